@@ -63,7 +63,7 @@ def test_no_module_builds_memory_paths_by_hand():
     """Every writer gets its paths through config (memory_dir/account_paths), never literals."""
     pkg = Path(config.__file__).resolve().parent
     offenders = []
-    pattern = re.compile(r"""["'](memory/|memory["'])|["']accounts["']\s*[,)/]|/\s*["']state\.db["']""")
+    pattern = re.compile(r"""["']memory/|/\s*["']memory["']|/\s*["']accounts["']|["']accounts["']\s*/|/\s*["']state\.db["']""")
     for py in pkg.rglob("*.py"):
         if py.name == "config.py":
             continue
