@@ -1,0 +1,145 @@
+"""LLM agents: one litellm call per vote, strict parsing, every failure a recorded HOLD.
+
+litellm is imported lazily (it is slow to import) and always offline-safe: the local model cost
+map, no callbacks, no debug banners, no retries (a retry would blow the per-agent timeout; a
+missed vote is a HOLD, which is the safe outcome anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from typing import Any, Iterable
+
+from stockbot.consensus.agents import Ballot
+from stockbot.consensus.context import MarketContext
+from stockbot.consensus.prompt import build_prompt, redact
+from stockbot.consensus.schema import ParamBounds, Vote, hold_vote, parse_answer
+
+_LITELLM: Any = None
+
+
+def load_litellm() -> Any:
+    """Import and configure litellm once, so that it never reaches the internet on its own."""
+    global _LITELLM
+    if _LITELLM is None:
+        # Must be set before the import: otherwise litellm fetches its price map from GitHub.
+        os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+        os.environ.setdefault("LITELLM_LOG", "ERROR")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.turn_off_message_logging = True
+        for attr in ("callbacks", "success_callback", "failure_callback", "input_callback",
+                     "_async_success_callback", "_async_failure_callback"):
+            if isinstance(getattr(litellm, attr, None), list):
+                setattr(litellm, attr, [])
+        if hasattr(litellm, "telemetry"):
+            litellm.telemetry = False
+        try:
+            # The openai SDK imports its resource classes on the first request (~0.5 s): pay it here,
+            # at build time, not inside the first vote's timeout.
+            import openai.resources  # noqa: F401
+        except ImportError:  # pragma: no cover - openai ships with litellm
+            pass
+        _LITELLM = litellm
+    return _LITELLM
+
+
+def _usage(resp: Any) -> tuple[int | None, int | None]:
+    usage = getattr(resp, "usage", None)
+    if usage is None:
+        return None, None
+    p = getattr(usage, "prompt_tokens", None)
+    c = getattr(usage, "completion_tokens", None)
+    return (int(p) if isinstance(p, int) else None), (int(c) if isinstance(c, int) else None)
+
+
+def _cost(litellm: Any, resp: Any) -> float | None:
+    hidden = getattr(resp, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
+    if cost is None:
+        try:
+            cost = litellm.completion_cost(completion_response=resp)
+        except Exception:  # noqa: BLE001 - unknown models have no price; that is not an error
+            return None
+    try:
+        cost = float(cost)
+    except (TypeError, ValueError):
+        return None
+    # litellm reports 0.0 for models it has no price for; that is "unknown", not "free".
+    return cost if cost > 0 else None
+
+
+class LLMAgent:
+    """An agent that votes through ``litellm.acompletion`` (any provider litellm speaks).
+
+    ``api_key`` is passed to litellm only; it never enters a prompt, a log line or a stored reason
+    (every known secret is redacted from prompts and error texts).
+    """
+
+    kind = "llm"
+
+    def __init__(self, name: str, model: str, bounds: ParamBounds, *, api_base: str | None = None,
+                 api_key: str | None = None, timeout_s: float = 20.0, temperature: float = 0.0,
+                 max_tokens: int = 400, secrets: Iterable[str] = ()):
+        self.name = name
+        self.model = model
+        self.bounds = bounds
+        self.api_base = api_base
+        self.timeout_s = timeout_s
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self._api_key = api_key
+        self._secrets = tuple({*secrets, *([api_key] if api_key else [])})
+        load_litellm()  # pay the slow import at build time, not inside the first vote's timeout
+
+    def __repr__(self) -> str:  # no key in reprs either
+        return f"LLMAgent(name={self.name!r}, model={self.model!r}, api_base={self.api_base!r})"
+
+    async def vote(self, context: MarketContext) -> Vote:
+        """The protocol method: the parsed vote (HOLD on any failure)."""
+        return (await self.ballot(context)).vote
+
+    async def ballot(self, context: MarketContext) -> Ballot:
+        """Ask the model once and return the vote with its metadata (latency, tokens, cost, hash)."""
+        litellm = load_litellm()
+        prompt = build_prompt(context, self.bounds, secrets=self._secrets)
+        kwargs: dict[str, Any] = dict(
+            model=self.model, messages=prompt.messages(), timeout=self.timeout_s, temperature=self.temperature,
+            max_tokens=self.max_tokens, response_format={"type": "json_object"}, drop_params=True,
+            num_retries=0, max_retries=0,
+        )
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self._api_key:
+            kwargs["api_key"] = self._api_key
+        t0 = time.monotonic()
+
+        def failed(reason: str) -> Ballot:
+            reason = redact(reason, self._secrets)[:300]
+            return Ballot(agent=self.name, model=self.model, kind=self.kind, vote=hold_vote(reason),
+                          latency_s=time.monotonic() - t0, error=reason)
+
+        try:
+            # litellm's own timeout is not a hard bound on every code path; wait_for is.
+            resp = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=self.timeout_s)
+        except (asyncio.TimeoutError, litellm.Timeout):
+            return failed(f"timeout: no answer within {self.timeout_s:g}s")
+        except Exception as exc:  # noqa: BLE001 - any transport/provider error is a HOLD
+            first = (str(exc).strip().splitlines() or [""])[0]
+            return failed(f"transport: {type(exc).__name__}: {first}")
+        latency = time.monotonic() - t0
+        try:
+            raw = resp.choices[0].message.content
+        except (AttributeError, IndexError, TypeError):
+            raw = None
+        parsed = parse_answer(raw, strategy="condor" if context.is_condor else "equity", bounds=self.bounds)
+        p_tok, c_tok = _usage(resp)
+        return Ballot(
+            agent=self.name, model=self.model, kind=self.kind, vote=parsed.vote, latency_s=latency,
+            error=parsed.error, prompt_tokens=p_tok, completion_tokens=c_tok, cost_usd=_cost(litellm, resp),
+            raw_sha256=hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest() if isinstance(raw, str) else None,
+        )
