@@ -1,0 +1,143 @@
+"""Retrieval benchmark: embed + search latency at growing lesson counts, and the embedder's memory.
+
+``measure_retrieval()`` builds synthetic but varied lessons (failure kinds x components x
+symbols x strategies x wording), embeds them once, loads the first N into an embedded on-disk
+Qdrant (a temp dir, as in production) for each size, and times ``embed(query) + search(k=5,
+with the applicability filter)`` for distinct queries. For comparison it also times Qdrant's own
+local-mode query with the same filter (what the numpy mirror replaces). The embedder's memory is
+measured in a fresh interpreter (RSS before vs after import + load + one encode), so a model
+already loaded in this process does not hide it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from stockbot.lessons.embedder import Embedder, get_embedder
+from stockbot.lessons.files import SHARED_SCOPE
+from stockbot.lessons.index import LessonIndex, Where
+from stockbot.lessons.model import Lesson, Severity, Status, Tags
+
+KINDS = ["order rejected", "orphan position", "stream 406 connection limit", "stale quotes", "agent timeout",
+         "invalid agent output", "job exception", "reconciliation mismatch", "out of buying power",
+         "duplicate order", "pattern day trader lockout", "market closed holiday", "wrong account keys",
+         "price increment rejection", "partial fill", "margin call", "short locate unavailable",
+         "expiration assignment", "early assignment", "corporate action", "halted symbol", "wide spread"]
+COMPONENTS = ["execution", "broker", "stream", "consensus", "scheduler", "risk", "reconciliation", "sizing",
+              "pricing", "config", "calendar", "state"]
+SYMBOLS = ["SPY", "QQQ", "AAPL", "MSFT", "NVDA", "AMZN", "META", "TSLA", "GOOGL", "AMD", "JPM", "XOM", "IWM"]
+STRATEGIES = ["condor", "equity", "index"]
+CAUSES = ["a retry without idempotency", "a stale snapshot", "a missing pre-trade check", "an unhandled error code",
+          "a race between two jobs", "a timezone mistake", "rounding with floats", "a wrong account setting",
+          "an expired token", "an unexpected broker state", "a slow provider", "sequential leg orders"]
+QUERIES = ["iron condor partial fill", "stream connection limit", "order rejected insufficient buying power",
+           "duplicate order after retry", "LLM agents timing out", "stale quote on entry", "market holiday order",
+           "orphan short put after reconciliation", "wrong keys wrong account", "pattern day trading lockout"]
+
+
+def synthetic_lessons(n: int, seed: int = 7) -> list[Lesson]:
+    """``n`` varied lessons (deterministic for a seed)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        kind, comp, sym = rng.choice(KINDS), rng.choice(COMPONENTS), rng.choice(SYMBOLS)
+        strat = rng.choice(STRATEGIES)
+        cause = rng.choice(CAUSES)
+        out.append(Lesson(
+            id=f"LL-{1000 + i:05d}", title=f"{kind.capitalize()} in {comp} on {sym} ({strat}) #{i}",
+            date=date(2025, 1, 1), trigger=f"{kind} while trading {sym} with the {strat} strategy, "
+            f"seen by the {comp} component after {rng.randint(1, 90)} minutes",
+            root_cause=f"Caused by {cause} in {comp}.", prevention=f"Check for {kind} before each {strat} order.",
+            severity=rng.choice(list(Severity)), status=rng.choice([Status.CONFIRMED, Status.DRAFT, Status.RETIRED]),
+            tags=Tags(strategy=(strat,) if rng.random() < 0.7 else (), symbol=(sym,) if rng.random() < 0.5 else (),
+                      component=(comp,)),
+            scope=SHARED_SCOPE))
+    return out
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(values) * 1000.0, q)), 3)
+
+
+def embedder_rss_mb() -> dict[str, float]:
+    """RSS of a fresh interpreter before and after importing + loading the embedder (MB)."""
+    code = (
+        "import os,json\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS:'): return int(line.split()[1]) / 1024\n"
+        "a = rss()\n"
+        "from stockbot.lessons.embedder import Embedder\n"
+        "e = Embedder(); e.encode(['warm up the model'])\n"
+        "b = rss()\n"
+        "print(json.dumps({'rss_before_mb': round(a, 1), 'rss_after_mb': round(b, 1), 'delta_mb': round(b - a, 1)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_retrieval(sizes: Sequence[int] = (100, 1000, 10000), queries: int = 50, k: int = 5,
+                      embedder: Embedder | None = None, measure_memory: bool = True) -> dict:
+    """Latency of embed + search (ms, p50/p99) per lesson count, and the embedder's memory."""
+    from qdrant_client import QdrantClient
+
+    embedder = embedder or get_embedder()
+    lessons = synthetic_lessons(max(sizes))
+    t0 = time.perf_counter()
+    vectors = embedder.encode([x.embedding_text() for x in lessons], batch_size=128, use_cache=False)
+    embed_all_s = time.perf_counter() - t0
+    rng = random.Random(11)
+    texts = [f"{rng.choice(QUERIES)} {rng.choice(SYMBOLS)} {rng.choice(STRATEGIES)} iv rank 0.{rng.randint(10, 90)}"
+             for _ in range(queries)]
+    results: dict = {"queries": queries, "k": k, "embed_corpus_s": round(embed_all_s, 2), "sizes": {}}
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="lessons-bench-") as tmp:
+            client = QdrantClient(path=str(Path(tmp) / "qdrant"))
+            index = LessonIndex(embedder, client, fast_local=True, describe="bench")
+            t0 = time.perf_counter()
+            index.upsert(lessons[:n], batch=512, vectors=vectors[:n])
+            load_s = time.perf_counter() - t0
+            where = Where(strategy="condor", symbol="SPY")
+            for i in range(3):  # warm up (distinct texts: the timed queries are never cached)
+                index.search_vector(embedder.encode_one(f"warm up {i}", use_cache=False), k, where)
+            total, emb, srch, native = [], [], [], []
+            for text in texts:
+                t0 = time.perf_counter()
+                v = embedder.encode_one(text, use_cache=False)
+                t1 = time.perf_counter()
+                index.search_vector(v, k, where)
+                t2 = time.perf_counter()
+                total.append(t2 - t0)
+                emb.append(t1 - t0)
+                srch.append(t2 - t1)
+            for text in texts[:10]:  # qdrant-client local mode's own filtered query, for comparison
+                v = embedder.encode_one(text, use_cache=False)
+                t0 = time.perf_counter()
+                client.query_points(index.collection, query=v.tolist(), limit=k,
+                                    query_filter=where.qdrant(index.scopes))
+                native.append(time.perf_counter() - t0)
+            index.close()
+        results["sizes"][n] = {
+            "total_ms": {"p50": _pct(total, 50), "p99": _pct(total, 99)},
+            "embed_ms": {"p50": _pct(emb, 50), "p99": _pct(emb, 99)},
+            "search_ms": {"p50": _pct(srch, 50), "p99": _pct(srch, 99)},
+            "qdrant_local_filtered_query_ms": {"p50": _pct(native, 50), "p99": _pct(native, 99)},
+            "load_s": round(load_s, 2),
+        }
+    if measure_memory:
+        results["embedder_memory"] = embedder_rss_mb()
+    return results
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(measure_retrieval(), indent=2))

@@ -1,0 +1,11 @@
+"""The one exception the lessons package raises for bad lesson data or an unusable index."""
+
+from __future__ import annotations
+
+
+class LessonError(Exception):
+    """A lesson file, a guard or the lesson index cannot be used; the message names the file.
+
+    Raised when loading (so a typo in a guard is refused, never silently ignored) and by the
+    index when its storage cannot be opened. Capture never lets it escape into trading code.
+    """
