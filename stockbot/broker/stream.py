@@ -92,6 +92,7 @@ class QuoteFeed:
         self._thread: threading.Thread | None = None
         self._stream: Any = None
         self.connects = 0
+        self.received = 0  # every quote the stream delivered (superseded ones included)
         self.errors: deque[str] = deque(maxlen=20)
         self.connected = False
 
@@ -158,7 +159,13 @@ class QuoteFeed:
         with self._lock:
             batch, self._batch = self._batch, deque()
             self._scheduled = False
+        self.received += len(batch)
+        # Only the newest quote per symbol matters to the daemon (freshness, pricing); the older
+        # ones in the same batch are superseded, so they are counted but not converted.
+        latest: dict[str, dict] = {}
         for msg in batch:
+            latest[msg.get("S", "")] = msg
+        for msg in latest.values():
             try:
                 self.on_quote(quote_from_raw(msg))
             except (KeyError, ValueError, ArithmeticError) as exc:
