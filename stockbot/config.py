@@ -191,6 +191,9 @@ class CondorSettings(_Slice):
     exit_dte: int = Field(7, ge=0)
     price_step: Decimal = Decimal("0.05")
     max_price_steps: int = Field(4, ge=0)
+    poll_interval_s: float = Field(1.0, gt=0, le=60)
+    fill_timeout_s: float = Field(20.0, gt=0, le=600)
+    cancel_timeout_s: float = Field(10.0, gt=0, le=600)
 
 
 class EquitySettings(_Slice):

@@ -5,7 +5,8 @@ Rules, in order of precedence:
    the symbols they touch are left alone this cycle (they may be our own fresh fills).
 2. A structure we opened whose legs are not all at the broker with the expected quantities is an
    orphan: every remaining leg is closed through ``close_position()``, shorts before longs
-   (lessons LL-221 / LL-282). A structure with no legs left at all was closed elsewhere.
+   (lessons LL-221 / LL-282). Structures sharing a contract are judged on the summed quantity.
+   A structure with no legs left at all was closed elsewhere.
 3. A position nobody claims: a short option with no long option of the same underlying, right and
    expiration protecting it is a naked short (undefined risk) and is closed; anything else is a
    manual trade and is adopted as external and reported, never closed.
@@ -102,21 +103,29 @@ def plan(positions: Sequence[Position], open_orders: Sequence[BrokerOrder], stru
     orphans: list[str] = []
     claimed: set[str] = set()
 
+    # Structures may share a contract (two condors with one common strike): the broker holds the
+    # sum, so a leg is judged against the total every open structure expects of that symbol.
+    active = [st for st in structures if not any(sym in busy for sym in st.legs)]
+    expected: dict[str, Decimal] = defaultdict(Decimal)
     for st in structures:
         claimed.update(st.legs)
-        if any(sym in busy for sym in st.legs):
-            continue
+    for st in active:
+        for sym, qty in st.legs.items():
+            expected[sym] += qty
+    short_of_sum = {sym for sym, qty in expected.items() if (held[sym].qty if sym in held else Decimal(0)) != qty}
+    closing: dict[str, ClosePosition] = {}
+    for st in active:
         present = {sym: held[sym].qty for sym in st.legs if sym in held}
         if not present:
             closed.append(MarkStructureClosed(st.structure_id, "no legs left at the broker"))
             continue
-        complete = all(present.get(sym) == qty for sym, qty in st.legs.items())
-        if complete:
+        if not short_of_sum & set(st.legs):
             continue
         orphans.append(st.structure_id)
         for sym, qty in present.items():
-            close.append(ClosePosition(sym, abs(qty), f"structure {st.structure_id} incomplete (orphan leg)",
-                                       st.structure_id, short=qty < 0))
+            closing.setdefault(sym, ClosePosition(sym, abs(qty), f"structure {st.structure_id} incomplete (orphan leg)",
+                                                  st.structure_id, short=qty < 0))
+    close.extend(closing.values())
 
     unclaimed = [p for p in positions if p.symbol not in claimed and p.symbol not in busy]
     adopt: list[AdoptExternal] = []

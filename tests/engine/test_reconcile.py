@@ -89,3 +89,23 @@ def test_structures_from_trades_sums_signed_legs():
     views = structures_from_trades([{"structure_id": "c1", "legs": [{"symbol": SC, "qty": "-1"},
                                                                    {"symbol": LC, "qty": 1}]}])
     assert views == [StructureView("c1", {SC: D(-1), LC: D(1)})]
+
+
+SC2 = "SPY261218C00730000"
+CONDOR2 = StructureView("c2", {SC: D(-1), SC2: D(1), SP: D(-1), LP: D(1)})  # shares SC, SP, LP with c1
+
+
+def test_structures_sharing_a_contract_are_compared_on_the_summed_quantity():
+    held = [pos(SC, -2), pos(LC, 1), pos(SC2, 1), pos(SP, -2), pos(LP, 2)]
+    p = plan(held, [], [CONDOR, CONDOR2], [], set())
+    assert p.clean and not p.orphans
+
+
+def test_shared_contract_short_of_the_sum_closes_each_symbol_once():
+    held = [pos(SC, -2), pos(LC, 1), pos(SC2, 1), pos(SP, -2), pos(LP, 1)]  # one long put missing
+    p = plan(held, [], [CONDOR, CONDOR2], [], set())
+    assert set(p.orphans) == {"c1", "c2"}
+    symbols = [c.symbol for c in p.close]
+    assert len(symbols) == len(set(symbols)) == 5
+    assert [c.short for c in p.close] == [True, True, False, False, False]
+    assert next(c for c in p.close if c.symbol == SP).qty == D(2)
