@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 from datetime import datetime, timezone
 
 from aiohttp import web
@@ -69,6 +70,14 @@ def symbols_param(request: web.Request, name: str = "symbols") -> list[str]:
     return syms
 
 
+def path_symbol(request: web.Request) -> str:
+    """The ``{symbol}`` of the path, upper-cased; 400 unless the market knows it."""
+    sym = request.match_info["symbol"].upper()
+    if not is_valid_ticker(sym) or not state_of(request).market.has_symbol(sym):
+        raise BadRequest(f"invalid symbol: {sym}")
+    return sym
+
+
 def limit_param(request: web.Request, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
     raw = request.query.get("limit")
     if raw in (None, "", "None"):
@@ -120,7 +129,15 @@ def decode_token(token: str | None, parts: int = 1) -> list[str] | None:
 
 # -- JSON shapes --------------------------------------------------------------------------
 def ts_text(t: float) -> str:
+    """RFC 3339 of POSIX seconds; whole seconds (every bar) come from a cache."""
+    if t == int(t):
+        return _ts_text_whole(int(t))
     return wire.rfc3339(datetime.fromtimestamp(t, UTC))
+
+
+@lru_cache(maxsize=131072)
+def _ts_text_whole(sec: int) -> str:
+    return wire.rfc3339(datetime.fromtimestamp(sec, UTC))
 
 
 def quote_json(market, sym: str, t: float) -> dict:
@@ -155,9 +172,7 @@ async def latest_quotes(request: web.Request) -> web.Response:
 @guarded
 async def latest_quote(request: web.Request) -> web.Response:
     st = state_of(request)
-    sym = request.match_info["symbol"].upper()
-    if not is_valid_ticker(sym) or not st.market.has_symbol(sym):
-        raise BadRequest(f"invalid symbol: {sym}")
+    sym = path_symbol(request)
     return wire.json_response({"symbol": sym, "quote": quote_json(st.market, sym, st.clock.now_epoch())})
 
 
@@ -172,9 +187,7 @@ async def latest_trades(request: web.Request) -> web.Response:
 @guarded
 async def latest_trade(request: web.Request) -> web.Response:
     st = state_of(request)
-    sym = request.match_info["symbol"].upper()
-    if not is_valid_ticker(sym) or not st.market.has_symbol(sym):
-        raise BadRequest(f"invalid symbol: {sym}")
+    sym = path_symbol(request)
     return wire.json_response({"symbol": sym, "trade": trade_json(st.market, sym, st.clock.now_epoch())})
 
 
@@ -260,9 +273,7 @@ async def latest_bars(request: web.Request) -> web.Response:
 @guarded
 async def latest_bar(request: web.Request) -> web.Response:
     st = state_of(request)
-    sym = request.match_info["symbol"].upper()
-    if not is_valid_ticker(sym) or not st.market.has_symbol(sym):
-        raise BadRequest(f"invalid symbol: {sym}")
+    sym = path_symbol(request)
     b = latest_minute_bar(st.market, sym, st.clock.now_epoch())
     return wire.json_response({"symbol": sym, "bar": bar_json(b) if b else None})
 
@@ -291,9 +302,7 @@ async def snapshots(request: web.Request) -> web.Response:
 @guarded
 async def snapshot(request: web.Request) -> web.Response:
     st = state_of(request)
-    sym = request.match_info["symbol"].upper()
-    if not is_valid_ticker(sym) or not st.market.has_symbol(sym):
-        raise BadRequest(f"invalid symbol: {sym}")
+    sym = path_symbol(request)
     return wire.json_response({"symbol": sym, **snapshot_json(st.market, sym, st.clock.now_epoch())})
 
 

@@ -16,7 +16,7 @@ import math
 import threading
 import uuid
 from collections import OrderedDict
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterable
@@ -25,12 +25,14 @@ from stockbot.domain import Bar, OptionContract, OptionQuote, Quote
 from stockbot.sim import market_symbols as ms
 from stockbot.sim.clock import (NY, SimClock, is_trading_day, prev_trading_day, session_close_utc,
                                 session_open_utc, trading_day_for)
-from stockbot.sim.market_daily import DailyModel, DayBar, trading_days_between
+from stockbot.sim.market_bars import day_epoch
+from stockbot.sim.market_daily import DailyModel, DayBar
 from stockbot.sim.market_intraday import DayPath, build_day_path
+from stockbot.sim.market_options import OptionBook
 
 UTC = timezone.utc
 _ID_NAMESPACE = uuid.UUID("6f1c2b1e-3d4a-4c8e-9a57-5e0b6a1d2c30")
-_CENTS = Decimal("0.01")
+ASSET_NAMESPACE = _ID_NAMESPACE  # asset ids: uuid5(ASSET_NAMESPACE, "asset:" + symbol)
 
 
 def money2(x: float) -> Decimal:
@@ -55,7 +57,7 @@ class Market:
         self._minute: dict[str, tuple[tuple, list[float]]] = {}
         self._segment: tuple[float, float, float, date] | None = None
         self._lock = threading.RLock()
-        self._options = None
+        self._options: OptionBook | None = None
 
     # -- universe --------------------------------------------------------------------------
     def symbols(self) -> list[str]:
@@ -92,7 +94,7 @@ class Market:
         path = build_day_path(self.daily, sym, d)
         with self._lock:
             self._paths[key] = path
-            while len(self._paths) > 4096:
+            while len(self._paths) > 1500:  # ~20-40 KB each
                 self._paths.popitem(last=False)
         return path
 
@@ -133,7 +135,7 @@ class Market:
         return prices[j] + (prices[j + 1] - prices[j]) * (x - j)
 
     def quote_raw(self, sym: str, t: float) -> tuple[float, float, int, int]:
-        """(bid, ask, bid_size, ask_size) of a stock at POSIX time ``t``; cents, sizes in shares."""
+        """(bid, ask, bid_size, ask_size) of a stock at POSIX time ``t`` (dollars; sizes in shares)."""
         mid = self.mid_at(sym, t)
         p = self.daily.params(sym)
         spread_c = max(1, int(round(mid * p.spread_bps * 1e-2)))
@@ -165,7 +167,7 @@ class Market:
         return self.quote_at(sym, self.clock.now())
 
     def price(self, sym: str) -> Decimal:
-        """Mid price now, rounded to the cent."""
+        """Mid of the quote now (a tenth of a cent at most: bid and ask are whole cents)."""
         q = self.quote(sym)
         return ((q.bid + q.ask) / 2).quantize(Decimal("0.001")).normalize() if q.ask else q.bid
 
@@ -232,10 +234,9 @@ class Market:
 
     # -- options ---------------------------------------------------------------------------
     @property
-    def options(self):
+    def options(self) -> OptionBook:
         """The option book (listing and pricing), created on first use."""
         if self._options is None:
-            from stockbot.sim.market_options import OptionBook
             self._options = OptionBook(self)
         return self._options
 
@@ -245,9 +246,11 @@ class Market:
         return self.options.contracts(underlying, self.clock.now())
 
     def is_listed_option(self, occ: str) -> bool:
+        """True while ``occ`` is a listed, unexpired contract."""
         return self.options.is_listed(occ, self.clock.now())
 
     def option_quote_at(self, occ: str, ts: datetime) -> OptionQuote:
+        """Bid/ask/greeks/iv of a listed contract at ``ts``; KeyError if not listed."""
         return self.options.quote(occ, ts)
 
     def option_quote(self, occ: str) -> OptionQuote:
@@ -257,4 +260,4 @@ class Market:
 
 def day_stamp(d: date) -> datetime:
     """Alpaca's timestamp of a daily bar: midnight New York of that date, in UTC."""
-    return datetime(d.year, d.month, d.day, tzinfo=NY).astimezone(UTC)
+    return datetime.fromtimestamp(day_epoch(d), UTC)

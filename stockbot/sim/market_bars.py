@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterator
 
@@ -54,6 +55,7 @@ def parse_timeframe(text: str) -> TimeFrame:
     return TimeFrame(n, unit)
 
 
+@lru_cache(maxsize=65536)
 def day_epoch(d: date) -> float:
     """Midnight New York of ``d`` as POSIX seconds (Alpaca's daily bar timestamp)."""
     return datetime(d.year, d.month, d.day, tzinfo=NY).timestamp()

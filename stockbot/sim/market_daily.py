@@ -192,7 +192,7 @@ class DailyModel:
         cum = np.cumsum(ret)
         blk = YearBlock(days, {d: i for i, d in enumerate(days)}, ret, gap, up, down, vol,
                         np.floor(volume), cum, float(cum[-1]) if len(cum) else 0.0)
-        if len(self._blocks) > 20000:
+        if len(self._blocks) > 4000:
             self._blocks.clear()
         self._blocks[key] = blk
         return blk
@@ -254,7 +254,7 @@ class DailyModel:
             ts = self.params(symbol).trade_size
             got = [DayBar(d, oo, hh, ll, cc, int(v), max(1, int(v / ts)), w) for d, oo, hh, ll, cc, v, w in
                    zip(blk.days, o.tolist(), h.tolist(), lo.tolist(), c.tolist(), blk.volume.tolist(), vw.tolist())]
-        if len(self._year_bars) > 20000:
+        if len(self._year_bars) > 3000:  # ~40 KB each
             self._year_bars.clear()
         self._year_bars[key] = got
         return got
@@ -263,8 +263,9 @@ class DailyModel:
         span = self._csv_span.get(symbol)
         if span and span[0] <= d <= span[1]:
             row = self._csv[symbol].get(d)
-            if row is None:  # a gap in the CSV: a flat bar at the previous close
-                c = self.close(symbol, prev_trading_day(d))
+            if row is None:  # a gap in the CSV: a flat bar at the previous CSV close
+                rows = self._csv[symbol]
+                c = rows[max(x for x in rows if x < d)].close
                 return DayBar(d, c, c, c, c, 0, 0, c)
             return row
         anchor = self._anchor(symbol, d)

@@ -21,7 +21,8 @@ from stockbot.sim import wire
 from stockbot.sim.clock import ny_date, prev_trading_day, session_close_utc
 from stockbot.sim.data_routes import (BadRequest, decode_token, encode_token, guarded, limit_param,
                                       state_of)
-from stockbot.sim.market_options import RATE, SECONDS_PER_YEAR, OptionSnapshot, hash_int
+from stockbot.sim.market_daily import stable_int
+from stockbot.sim.market_options import RATE, SECONDS_PER_YEAR, OptionSnapshot
 
 UTC = timezone.utc
 OPTION_EXCHANGES = {"A": "AMEX - NYSE American", "B": "BOX", "C": "Cboe", "H": "MIAX Sapphire",
@@ -206,7 +207,7 @@ def _reference(market, c: OptionContract, prev: date) -> tuple[float | None, int
     price = bs_price(spot, strike, t_years, vol, RATE, c.right) if t_years > 0 else None
     base = market.daily.params(c.underlying).base_volume / 3500.0
     m = math.log(strike / spot) / max(0.05, vol * math.sqrt(max(t_years, 1 / 365)))
-    oi = base * math.exp(-0.5 * m * m) / (1.0 + 8.0 * t_years) * (0.5 + (hash_int(c.symbol) % 1000) / 1000.0)
+    oi = base * math.exp(-0.5 * m * m) / (1.0 + 8.0 * t_years) * (0.5 + (stable_int(c.symbol) % 1000) / 1000.0)
     return price, int(oi)
 
 

@@ -27,7 +27,7 @@ from stockbot.options.occ import occ_symbol, parse_occ
 from stockbot.options.pricing import Greeks, bs_greeks, bs_price, implied_vol
 from stockbot.sim import market_symbols as ms
 from stockbot.sim.clock import is_trading_day, ny_date, prev_trading_day, session_close_utc
-from stockbot.sim.market_daily import trading_days_between
+from stockbot.sim.market_daily import stable_int, trading_days_between
 
 UTC = timezone.utc
 RATE = 0.04  # risk-free rate used for every option
@@ -222,7 +222,15 @@ class OptionBook:
         return cid
 
     def symbol_for_id(self, cid: str) -> str | None:
-        return self._by_id.get(cid)
+        """The OCC symbol of a contract id (ids are uuid5 of the symbol, as positions report them);
+        searches the chains listed so far."""
+        got = self._by_id.get(cid)
+        if got is None and len(cid) == 36:
+            for contracts in list(self._contracts.values()):
+                for c in contracts:
+                    if self.contract_id(c.symbol) == cid:
+                        return c.symbol
+        return got
 
     # -- pricing ---------------------------------------------------------------------------
     def _atm(self, underlying: str, today: date) -> tuple[float, float]:
@@ -268,7 +276,7 @@ class OptionBook:
         mid = (bid_c + ask_c) / 200.0
         # No bid: the mid of a one-sided quote implies nothing (Alpaca leaves IV out there too).
         iv = self._implied(mid, theo, vol, g, spot, strike, t_years, c.right) if bid_c > 0 else None
-        h = (hash_int(c.symbol) ^ int(t_now)) * 0x9E3779B1
+        h = stable_int(c.symbol, int(t_now))  # sizes and the last trade's age, stable per second
         last_ts = datetime.fromtimestamp(math.floor(t_now) - (h >> 7) % 900, UTC)
         return OptionSnapshot(c, now, bid_c / 100.0, ask_c / 100.0, 1 + (h >> 3) % 150,
                               1 + (h >> 11) % 150, theo, vol, iv, g, spot,
@@ -300,10 +308,3 @@ class OptionBook:
                            Decimal(round(s.ask * 100)).scaleb(-2), now, s.greeks.delta,
                            s.greeks.gamma, s.greeks.theta, s.greeks.vega, s.iv)
 
-
-def hash_int(text: str) -> int:
-    """A cheap stable 32-bit hash (FNV-1a) for sizes and trade times."""
-    h = 2166136261
-    for ch in text.encode():
-        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
-    return h

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
-import threading
 from dataclasses import dataclass, field
 
 import msgpack
@@ -83,9 +82,9 @@ class StreamHub:
         self._conns: set[Conn] = set()
         self._prefix: dict[str, bytes] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
         self.counters = {"quotes": 0, "trades": 0, "bars": 0, "frames": 0, "connections_total": 0,
-                         "auth_failures": 0, "errors": 0, "disconnects": 0}
+                         "auth_failures": 0, "connection_limit": 0, "errors": 0, "slow_clients": 0,
+                         "disconnects": 0}
 
     # -- controls --------------------------------------------------------------------------
     def register(self, app: web.Application) -> None:
@@ -216,6 +215,7 @@ class StreamHub:
                 await self._fatal(c, 402, "auth failed")
                 return
             if not self.multiple and any(o.key_id == key for o in self._conns if o is not c):
+                self.counters["connection_limit"] += 1
                 await self._fatal(c, 406, "connection limit exceeded")
                 return
             c.key_id = key
@@ -245,9 +245,7 @@ class StreamHub:
             await self._error(c, 405, "symbol limit exceeded")
             return
         c.subs = new
-        quotes = new["quotes"]
-        universe = self.market.symbols() if "*" in quotes else []
-        c.quote_list = sorted({s for s in quotes | set(universe) if s != "*" and self.market.has_symbol(s)})
+        c.quote_list = self._targets(c, "quotes")
         ack = {"T": "subscription", **{ch: sorted(new[ch]) for ch in CHANNELS},
                "corrections": sorted(new["trades"]), "cancelErrors": sorted(new["trades"])}
         await self._send(c, [ack])
@@ -270,6 +268,7 @@ class StreamHub:
             await asyncio.wait_for(coro, self.slow_client_timeout_s)
             self.counters["frames"] += 1
         except asyncio.TimeoutError:
+            self.counters["slow_clients"] += 1
             await self._fatal(c, 407, "slow client", wait=False)
         except (ConnectionError, RuntimeError):
             self._forget(c)
@@ -285,9 +284,16 @@ class StreamHub:
         if wait:
             await self._send_raw(c, frame)
         else:  # the socket is backed up: queue the frame without waiting for it
-            send = c.ws.send_bytes(frame) if isinstance(frame, bytes) else c.ws.send_str(frame)
-            asyncio.get_running_loop().create_task(send)
+            asyncio.get_running_loop().create_task(self._send_quietly(c, frame))
+            await asyncio.sleep(0)
         await self._close(c, 1008 if wait else None)
+
+    @staticmethod
+    async def _send_quietly(c: Conn, frame: bytes | str) -> None:
+        try:
+            await (c.ws.send_bytes(frame) if isinstance(frame, bytes) else c.ws.send_str(frame))
+        except Exception:  # the connection is being dropped anyway
+            pass
 
     def _quote_prefix(self, sym: str) -> bytes:
         p = self._prefix.get(sym)
@@ -343,14 +349,17 @@ class StreamHub:
                     owed -= n
                     syms = [c.quote_list[(c.rr + i) % len(c.quote_list)] for i in range(n)]
                     c.rr = (c.rr + n) % len(c.quote_list)
-                    step = (t_now - t_prev) / n if t_now > t_prev else 0.0
+                    # Spread the batch over the time since the last one (at most a second back,
+                    # so a clock jump neither back-dates quotes nor stamps them in the future).
+                    t_prev = min(max(t_prev, t_now - 1.0), t_now)
+                    step = (t_now - t_prev) / n
                     times = [t_prev + step * (i + 1) for i in range(n)]
                     if c.binary:
                         await self._send_raw(c, self.pack_quotes(syms, times))
                     else:
                         await self._send(c, self._quote_dicts(syms, times))
                     self.counters["quotes"] += n
-                t_prev = max(t_prev, t_now)
+                t_prev = t_now
                 if int(t_now) != last_trade_sec and c.subs["trades"]:
                     last_trade_sec = int(t_now)
                     await self._emit_trades(c, t_now)
@@ -363,7 +372,7 @@ class StreamHub:
 
     def _targets(self, c: Conn, channel: str) -> list[str]:
         subs = c.subs[channel]
-        syms = set(self.market.symbols()) if "*" in subs else subs
+        syms = (set(self.market.symbols()) | subs) if "*" in subs else subs
         return sorted(s for s in syms if s != "*" and self.market.has_symbol(s))
 
     async def _emit_trades(self, c: Conn, t: float) -> None:

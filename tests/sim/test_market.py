@@ -162,9 +162,13 @@ def test_bars_csv_replay(tmp_path):
                    "SPY,2026-11-16,600,605,598,603,1000000\n"
                    "SPY,2026-11-17,603,610,601,608,2000000\n"
                    "SPY,2026-11-18,608,609,590,595,3000000\n"
-                   "NEWCO,2026-11-17,10,11,9,10.5,5000\n")
+                   "NEWCO,2026-11-17,10,11,9,10.5,5000\n"
+                   "NEWCO,2026-11-19,10.4,10.9,10.1,10.6,7000\n")
     m = frozen_market(bars_csv=csv, at=datetime(2026, 11, 19, 15, 0, tzinfo=UTC))
     assert "NEWCO" in m.symbols()
+    gap = m.daily.bar("NEWCO", DAY)  # missing from the CSV: flat at the previous close
+    assert (gap.open, gap.high, gap.low, gap.close, gap.volume) == (10.5, 10.5, 10.5, 10.5, 0)
+    assert m.day_bar("NEWCO", date(2026, 11, 19)).open == 10.4
     b = m.daily.bar("SPY", date(2026, 11, 17))
     assert (b.open, b.high, b.low, b.close, b.volume) == (603, 610, 601, 608, 2000000)
     mins = minute_bars(m, "SPY", DAY, session_close_utc(DAY).timestamp(), extended=False)
@@ -174,3 +178,32 @@ def test_bars_csv_replay(tmp_path):
     assert 595 * 0.85 < after.open < 595 * 1.15
     before = m.daily.bar("SPY", date(2026, 11, 13))
     assert 603 * 0.85 < before.close < 603 * 1.15
+
+
+def test_two_processes_agree():
+    """Prices depend only on (seed, symbol, time): a separate interpreter computes the same ones."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json\n"
+        "from datetime import datetime, timezone\n"
+        "from stockbot.sim.clock import SimClock\n"
+        "from stockbot.sim.market import Market\n"
+        "m = Market(SimClock(frozen_at=datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)), seed=11)\n"
+        "t = m.clock.now_epoch()\n"
+        "out = [m.quote_raw(s, t + dt) for s in ('AAPL', 'SPY', 'QWERT') for dt in (0, 0.5, 7200, -86400)]\n"
+        "c = m.option_contracts('SPY')[1234]\n"
+        "out.append([c.symbol, str(m.option_quote(c.symbol).bid)])\n"
+        "print(json.dumps(out))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    theirs = json.loads(proc.stdout)
+    m = frozen_market(11)
+    t = m.clock.now_epoch()
+    ours = [list(m.quote_raw(s, t + dt)) for s in ("SPY", "AAPL", "QWERT") for dt in (0, 0.5, 7200, -86400)]
+    ours = ours[4:8] + ours[0:4] + ours[8:]  # the child asked AAPL first: order of requests is irrelevant
+    c = m.option_contracts("SPY")[1234]
+    ours.append([c.symbol, str(m.option_quote(c.symbol).bid)])
+    assert theirs == ours

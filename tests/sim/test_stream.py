@@ -89,7 +89,7 @@ def test_bars_channel(make_sim_thread):
     sim = make_sim_thread(seed=0, always_open=True)
     hub = sim.state.stream
     with alpaca_stream(sim, (), bars=("SPY",)) as (_, got):
-        assert wait_until(lambda: any(c["bars"] for c in hub.stats()["subscriptions"]))
+        assert wait_until(lambda: any(c.get("bars") for c in hub.stats()["subscriptions"]))
         time.sleep(0.3)
         sim.call(sim.state.clock.jump, 60)  # cross a minute boundary now
         assert wait_until(lambda: any(isinstance(x, Bar) for x in got), 10)
@@ -219,6 +219,17 @@ def test_second_connection_with_the_same_key_gets_406(make_sim_thread):
     asyncio.run(run())
 
 
+def test_alpaca_py_second_stream_with_the_same_key_is_refused(live):
+    hub = live.state.stream
+    with alpaca_stream(live, ("SPY",)) as (_, first):
+        assert wait_until(lambda: len(first) >= 2)
+        with alpaca_stream(live, ("QQQ",)) as (_, second):
+            assert wait_until(lambda: hub.counters["connection_limit"] >= 1)
+            mark = len(first)
+            assert wait_until(lambda: len(first) >= mark + 2)  # the first one is unaffected
+            assert second == [] and hub.connections() == 1
+
+
 def test_alpaca_py_reconnects_and_resubscribes_after_a_server_drop(live):
     hub = live.state.stream
     with alpaca_stream(live, ("SPY", "QQQ")) as (_, got):
@@ -281,3 +292,31 @@ def test_json_clients_get_text_frames(live):
             quote = json.loads(await asyncio.wait_for(ws.recv(), 5))[0]
             assert quote["T"] == "q" and quote["t"].endswith("Z")
     asyncio.run(run())
+
+
+def test_a_client_that_stops_reading_gets_407(live):
+    hub = live.state.stream
+    hub.set_quote_rate(50000)
+    hub.slow_client_timeout_s = 0.5
+
+    async def run():
+        import socket
+
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fill up fast
+        sock.connect(("127.0.0.1", int(live.url.rsplit(":", 1)[1])))
+        ws = await websockets.connect(ws_url(live), additional_headers=MSGPACK, max_queue=1, sock=sock,
+                                      close_timeout=1)
+        await ws.recv()
+        await ws.send(msgpack.packb({"action": "auth", "key": DEMO_KEY, "secret": DEMO_SECRET}))
+        await ws.recv()
+        await ws.send(msgpack.packb({"action": "subscribe", "quotes": ["*"]}))
+        # Read nothing: the socket buffers fill, the server's send stalls, and it gives up.
+        deadline = asyncio.get_running_loop().time() + 30
+        while hub.connections() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        await ws.close()
+
+    asyncio.run(run())
+    assert hub.connections() == 0
+    assert hub.counters["slow_clients"] == 1
