@@ -68,7 +68,9 @@ def test_no_module_builds_memory_paths_by_hand():
         if py.name == "config.py":
             continue
         for lineno, line in enumerate(py.read_text().splitlines(), 1):
-            if pattern.search(line) and not line.lstrip().startswith("#"):
+            # "isolation: ok" marks a line that builds a new memory ROOT (e.g. the demo's temp dir),
+            # not a path inside an account; it must say why on the same line.
+            if pattern.search(line) and not line.lstrip().startswith("#") and "isolation: ok" not in line:
                 offenders.append(f"{py.relative_to(pkg)}:{lineno}: {line.strip()}")
     assert offenders == []
 
