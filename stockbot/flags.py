@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stockbot.config import account_paths
+from stockbot.fsutil import atomic_write_text
 from stockbot.domain import utcnow
 
 
@@ -31,13 +32,7 @@ def write_stop(account: str | None, reason: str, *, who: str | None = None, now:
     except (KeyError, OSError):  # no passwd entry (containers): still record something useful
         user = who or str(os.getuid())
     body = {"who": f"{user}@{socket.gethostname()}", "when": (now or utcnow()).isoformat(), "why": reason}
-    tmp = path.with_name(f".STOP.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(body, fh, indent=2)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(body, indent=2) + "\n")
     return path
 
 

@@ -9,13 +9,13 @@ Writes are atomic (temp file, fsync, ``os.replace``) so a crash never leaves hal
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 from stockbot import config
+from stockbot.fsutil import atomic_write_text
 from stockbot.lessons.errors import LessonError
 from stockbot.lessons.model import (Lesson, Status, format_id, lesson_number, parse_lesson,
                                     render_lesson)
@@ -37,32 +37,6 @@ class LoadResult:
 
     def by_id(self) -> dict[str, Lesson]:
         return {lesson.id: lesson for lesson in self.lessons}
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old or the new file, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def _just_reserved(path: Path) -> bool:

@@ -10,49 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from dataclasses import fields
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from stockbot.fsutil import atomic_write_text as write_atomic
 from stockbot.sim.accounts import AccountSpec, Accounts, SimAccount
 from stockbot.sim.exchange_model import SimOrder, SimPosition
 
 VERSION = 1
 _DEC_ORDER = {"qty", "limit_price", "stop_price", "filled_qty", "filled_avg_price", "reserved"}
 _TS_ORDER = {"created_at", "expires_at", "updated_at", "filled_at", "canceled_at", "expired_at", "failed_at"}
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never a mix."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 # ------------------------------------------------------------------ encode / decode
