@@ -108,9 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommand groups that live next to their feature (lessons, preflight, dashboard...)."""
+    from stockbot.dashboard.cli import add_subparser as dashboard
     from stockbot.lessons.cli import add_subparser as lessons
 
-    return [lessons]
+    return [lessons, dashboard]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,261 @@
+"""The one dictionary of every string the dashboard shows, in English and Chinese.
+
+Each entry is ``key: (English, 中文)``. Placeholders are ``{name}`` and are filled with values
+that are already formatted (money, dates, counts), identically in Python (the page as rendered)
+and in the browser (after the language toggle). A test holds both languages to the same keys and
+placeholders, and checks that no visible text on the page bypasses this dictionary.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+LANGS = ("en", "zh")
+DEFAULT_LANG = "en"
+STORAGE_KEY = "stockbot.lang"
+PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+
+_PAIRS: dict[str, tuple[str, str]] = {
+    # page frame
+    "page.title": ("stockbot dashboard", "stockbot 交易看板"),
+    "page.rendered_at": ("Rendered {ts}", "生成于 {ts}"),
+    "page.refresh_note": ("Read-only view, re-rendered every 30 minutes by stockbot-dashboard.timer.",
+                          "只读视图，由 stockbot-dashboard.timer 每 30 分钟重新生成。"),
+    "page.stale": ("This page is more than an hour old: check that the dashboard timer is running.",
+                   "此页面已超过一小时未更新，请检查看板定时任务是否在运行。"),
+    "page.no_accounts": ("No account has a state database under {root} yet.",
+                         "{root} 下还没有任何账户的状态数据库。"),
+    "page.accounts": ("Accounts", "账户"),
+    "page.language": ("Language", "语言"),
+    "lang.en": ("English", "English"),
+    "lang.zh": ("中文", "中文"),
+    # account header
+    "account.default": ("default", "默认账户"),
+    "account.unreadable": ("The state database could not be read:", "无法读取状态数据库："),
+    "account.settings_defaults": ("Settings could not be loaded; limits shown are the defaults.",
+                                  "无法加载账户配置，以下限额按默认值显示。"),
+    "strategy.condor": ("SPY iron condors", "SPY 铁鹰期权策略"),
+    "strategy.equity": ("equity long/short", "个股多空策略"),
+    "strategy.index": ("index long/short", "指数成分股多空策略"),
+    "mode.paper": ("paper", "模拟盘"),
+    "mode.live": ("live money", "实盘"),
+    "badge.stop": ("STOP", "已停止"),
+    # key figures
+    "kpi.equity": ("Equity", "账户净值"),
+    "kpi.as_of": ("as of {ts}", "截至 {ts}"),
+    "kpi.pnl_today": ("P&L today", "今日盈亏"),
+    "kpi.no_data_today": ("no equity recorded today", "今天尚无净值记录"),
+    "kpi.since_open": ("since the New York day began", "按纽约时间当日计"),
+    "kpi.pnl_total": ("Total P&L (realised)", "累计已实现盈亏"),
+    "kpi.closed_trades": ("{n} closed trades", "已平仓 {n} 笔"),
+    "kpi.max_drawdown": ("Max drawdown", "最大回撤"),
+    "kpi.from_peak": ("largest fall from a peak", "自高点的最大跌幅"),
+    "kpi.open_positions": ("Open positions", "当前持仓"),
+    "kpi.structures": ("structures, legs grouped", "按组合计，期权腿合并"),
+    "common.none": ("none", "无"),
+    "common.yes": ("yes", "是"),
+    "common.no": ("no", "否"),
+    # charts
+    "chart.equity": ("Equity curve", "净值曲线"),
+    "chart.drawdown": ("Drawdown", "回撤"),
+    "chart.no_data": ("No equity recorded yet.", "暂无净值记录。"),
+    # positions
+    "pos.title": ("Open positions", "当前持仓"),
+    "pos.none": ("No open positions.", "目前没有持仓。"),
+    "pos.col.structure": ("Structure", "组合"),
+    "pos.col.qty": ("Qty", "数量"),
+    "pos.col.entry": ("Entry", "开仓价"),
+    "pos.col.max_loss": ("Max loss", "最大亏损"),
+    "pos.col.expiration": ("Expires", "到期日"),
+    "pos.col.opened": ("Opened", "开仓时间"),
+    "pos.condor": ("{underlying} iron condor", "{underlying} 铁鹰组合"),
+    "pos.stock": ("{symbol} stock", "{symbol} 股票"),
+    "pos.credit": ("credit {credit}", "收取权利金 {credit}"),
+    "pos.legs": ("{n} legs, one structure:", "共 {n} 条腿，作为一个组合："),
+    "pos.long": ("long", "买入"),
+    "pos.short": ("short", "卖出"),
+    # decisions and votes
+    "dec.title": ("Recent decisions", "近期决策"),
+    "dec.none": ("No decision recorded yet.", "尚无决策记录。"),
+    "dec.tally": ("{enter} of {n} agents voted ENTER, {need} needed",
+                  "{n} 个智能体中 {enter} 个投票进场，需要 {need} 票"),
+    "dec.consensus": ("Consensus:", "共识结果："),
+    "dec.outcome": ("Outcome:", "执行结果："),
+    "dec.reason": ("Reason:", "理由："),
+    "dec.no_votes": ("No votes were stored for this decision.", "这次决策没有保存投票记录。"),
+    "vote.col.agent": ("Agent", "智能体"),
+    "vote.col.model": ("Model", "模型"),
+    "vote.col.vote": ("Vote", "投票"),
+    "vote.col.confidence": ("Confidence", "信心"),
+    "vote.col.rationale": ("Rationale", "理由"),
+    "vote.failed": ("failed, counted as HOLD:", "调用失败，按观望计："),
+    "action.ENTER": ("ENTER", "进场"),
+    "action.HOLD": ("HOLD", "观望"),
+    "outcome.entered": ("entered", "已进场"),
+    "outcome.hold": ("held", "未进场"),
+    "outcome.halted": ("halted by STOP", "因 STOP 标志暂停"),
+    "outcome.blocked": ("blocked by an unfinished order", "有未完成订单，已阻止"),
+    "outcome.market_closed": ("market closed", "休市"),
+    "outcome.no_condor": ("no acceptable condor in the chain", "期权链中没有合适的铁鹰组合"),
+    "outcome.size_zero": ("position size zero", "仓位规模为零"),
+    "outcome.out_of_capital": ("out of capital", "资金不足"),
+    "outcome.not_filled": ("not filled", "未成交"),
+    "outcome.rejected": ("rejected by the broker", "被券商拒绝"),
+    "outcome.unresolved": ("order state unresolved", "订单状态不明"),
+    "outcome.insufficient_funds": ("insufficient funds", "资金不足"),
+    "outcome.error": ("broker error", "券商接口出错"),
+    # lessons
+    "lessons.title": ("Lessons learned", "经验教训"),
+    "lessons.newest": ("Newest", "最新"),
+    "lessons.frequent": ("Most frequent", "最常发生"),
+    "lessons.none": ("No lessons yet.", "暂无经验教训。"),
+    "lessons.errors": ("{n} lesson files could not be read.", "有 {n} 个教训文件无法读取。"),
+    "lessons.col.id": ("ID", "编号"),
+    "lessons.col.title": ("Lesson", "内容"),
+    "lessons.col.severity": ("Severity", "严重程度"),
+    "lessons.col.count": ("Times", "次数"),
+    "lessons.col.date": ("Date", "日期"),
+    "lessons.col.scope": ("Source", "来源"),
+    "severity.low": ("low", "低"),
+    "severity.medium": ("medium", "中"),
+    "severity.high": ("high", "高"),
+    "severity.critical": ("critical", "严重"),
+    "status.draft": ("draft", "草稿"),
+    "status.confirmed": ("confirmed", "已确认"),
+    "status.retired": ("retired", "已停用"),
+    "scope.shared": ("shared seed", "共享"),
+    "scope.account": ("this account", "本账户"),
+    # validation
+    "val.title": ("Validation gate for live money", "实盘资格验证"),
+    "val.col.criterion": ("Criterion", "指标"),
+    "val.col.value": ("Now", "当前"),
+    "val.col.needs": ("Needs", "要求"),
+    "val.col.progress": ("Progress", "进度"),
+    "val.col.pass": ("Met", "达标"),
+    "val.days": ("Days of paper trading", "模拟交易天数"),
+    "val.trades": ("Closed trades", "已平仓交易数"),
+    "val.win_rate": ("Win rate", "胜率"),
+    "val.profit_factor": ("Profit factor", "盈亏比"),
+    "val.expectancy": ("Expectancy per trade", "每笔期望收益"),
+    "val.verdict.paper": ("Paper account: every trade counts toward the gate.",
+                          "模拟盘账户：每笔交易都计入验证。"),
+    "val.verdict.passed": ("Gate passed: live trading allowed.", "已通过验证，允许实盘交易。"),
+    "val.verdict.override": ("Live trading by operator override although the gate has not passed.",
+                             "验证尚未通过，但操作员已强制允许实盘交易。"),
+    "val.verdict.blocked": ("Gate not passed: live entries are refused.", "验证未通过，实盘开仓将被拒绝。"),
+    "val.progress_summary": ("{met} of {n} criteria met", "{n} 项指标中已达标 {met} 项"),
+    # health
+    "health.title": ("Health", "运行状况"),
+    "health.stop": ("STOP flag", "STOP 停止标志"),
+    "health.stop.none": ("not set: trading allowed", "未设置，允许交易"),
+    "health.stop.set": ("set by {who} at {when}", "由 {who} 于 {when} 设置"),
+    "health.stop.why": ("Reason:", "原因："),
+    "health.state": ("Trading state", "交易状态"),
+    "state.ACTIVE": ("active", "正常交易"),
+    "state.REDUCING": ("reducing only", "仅允许减仓"),
+    "state.HALTED": ("halted", "已暂停"),
+    "state.UNKNOWN": ("unknown", "未知"),
+    "reason.stop_flag": ("the operator's STOP flag is set", "操作员设置了 STOP 标志"),
+    "reason.equity_floor": ("equity at or below the floor", "净值已触及或跌破下限"),
+    "reason.daily_loss": ("daily loss limit reached", "已达到单日亏损上限"),
+    "reason.weekly_loss": ("weekly loss limit reached", "已达到单周亏损上限"),
+    "reason.out_of_capital": ("out of capital for a new position", "资金不足以开新仓"),
+    "health.stream": ("Quote stream", "行情推送"),
+    "stream.fresh": ("fresh", "正常"),
+    "stream.stale": ("stale or failing", "中断或延迟"),
+    "stream.unknown": ("no stream event recorded", "尚无行情推送记录"),
+    "health.last_event": ("last event:", "最近事件："),
+    "health.capital": ("Capital", "资金"),
+    "capital.ok": ("enough buying power", "购买力充足"),
+    "capital.out": ("out of capital since {ts}: needs {need}, buying power {bp}",
+                    "自 {ts} 起资金不足：需要 {need}，可用购买力 {bp}"),
+    "health.daemon": ("Daemon", "守护进程"),
+    "daemon.started": ("last start {ts}", "最近启动 {ts}"),
+    "daemon.stopped": ("last stop {ts}", "最近停止 {ts}"),
+    "daemon.never": ("no start recorded", "尚无启动记录"),
+    "health.jobs": ("Scheduled jobs", "定时任务"),
+    "jobs.col.job": ("Job", "任务"),
+    "jobs.col.last_run": ("Last run", "最近运行"),
+    "jobs.col.last_crash": ("Last crash", "最近崩溃"),
+    "jobs.never": ("never", "从未"),
+    "job.decision": ("decision", "交易决策"),
+    "job.manage": ("position management", "持仓管理"),
+    "job.reconcile": ("reconciliation", "对账"),
+    "job.eod": ("end of day", "收盘结算"),
+    # recent events
+    "events.title": ("Recent events", "最近事件"),
+    "events.none": ("No events yet.", "暂无事件。"),
+    "events.col.seq": ("#", "序号"),
+    "events.col.time": ("Time", "时间"),
+    "events.col.kind": ("Event", "事件"),
+    "events.col.detail": ("Details", "详情"),
+    "event.decision": ("decision recorded", "记录决策"),
+    "event.decision_cycle": ("decision cycle", "决策周期"),
+    "event.decision_skipped": ("decision skipped", "跳过决策"),
+    "event.order_intent": ("order written before sending", "订单发送前登记"),
+    "event.order_update": ("order update", "订单更新"),
+    "event.order_denied": ("order denied by the risk gate", "风控拒绝下单"),
+    "event.order_refused": ("order refused before sending", "订单发送前被拦截"),
+    "event.order_ambiguous": ("order outcome ambiguous", "订单结果不明"),
+    "event.trade_opened": ("position opened", "开仓"),
+    "event.trade_closed": ("position closed", "平仓"),
+    "event.trade_reduced": ("position reduced", "减仓"),
+    "event.condor_refused": ("no condor built", "未能构建铁鹰组合"),
+    "event.condor_size_zero": ("condor size zero", "铁鹰仓位为零"),
+    "event.condor_not_filled": ("condor entry not filled", "铁鹰开仓未成交"),
+    "event.condor_close_decided": ("condor close decided", "决定平掉铁鹰组合"),
+    "event.condor_close_not_filled": ("condor close not filled", "铁鹰平仓未成交"),
+    "event.condor_close_leg_by_leg": ("condor closed leg by leg", "铁鹰组合逐腿平仓"),
+    "event.condor_close_incomplete": ("condor close incomplete", "铁鹰平仓未完成"),
+    "event.ladder_rung": ("price step tried", "尝试新一档价格"),
+    "event.reconciled": ("reconciled with the broker", "已与券商对账"),
+    "event.startup_reconciled": ("start-up reconciliation", "启动对账"),
+    "event.startup_refused": ("start-up refused", "拒绝启动"),
+    "event.external_adopted": ("external position adopted", "接管外部持仓"),
+    "event.orphan_found": ("orphan leg found", "发现孤立期权腿"),
+    "event.out_of_capital": ("out of capital", "资金不足"),
+    "event.capital_restored": ("capital restored", "资金已恢复"),
+    "event.lesson_captured": ("lesson captured", "记录新教训"),
+    "event.lessons_loaded": ("lessons loaded", "加载经验教训"),
+    "event.lessons_unavailable": ("lessons unavailable", "经验教训不可用"),
+    "event.stream_connected": ("quote stream connected", "行情推送已连接"),
+    "event.stream_406": ("quote stream refused (406)", "行情推送被拒（406）"),
+    "event.stream_error": ("quote stream error", "行情推送出错"),
+    "event.stream_stopped": ("quote stream stopped", "行情推送已停止"),
+    "event.stream_stale": ("quotes stale", "行情停止更新"),
+    "event.stream_recovered": ("quotes recovered", "行情已恢复"),
+    "event.stream_restarted": ("quote stream restarted", "行情推送已重启"),
+    "event.job_crash": ("job crashed", "任务崩溃"),
+    "event.manage_cycle": ("positions managed", "持仓管理"),
+    "event.eod_report": ("end-of-day report", "收盘报告"),
+    "event.daemon_start": ("daemon started", "守护进程启动"),
+    "event.daemon_ready": ("daemon ready", "守护进程就绪"),
+    "event.daemon_stop": ("daemon stopped", "守护进程停止"),
+    "event.stop_flag_set": ("STOP flag set", "设置 STOP 标志"),
+    "event.stop_flag_removed": ("STOP flag removed", "移除 STOP 标志"),
+    "event.unit_failed": ("systemd unit failed", "systemd 服务失败"),
+    "event.atm_iv": ("implied volatility sampled", "记录隐含波动率"),
+    "event.health": ("health check", "健康检查"),
+}
+
+MESSAGES: dict[str, dict[str, str]] = {lang: {k: pair[i] for k, pair in _PAIRS.items()}
+                                       for i, lang in enumerate(LANGS)}
+
+
+def placeholders(text: str) -> set[str]:
+    return set(PLACEHOLDER_RE.findall(text))
+
+
+def fill(template: str, args: Mapping[str, str]) -> str:
+    """Replace ``{name}`` with ``args[name]`` (unknown names stay as they are, like the JS side)."""
+    return PLACEHOLDER_RE.sub(lambda m: str(args[m.group(1)]) if m.group(1) in args else m.group(0), template)
+
+
+def t(key: str, lang: str = DEFAULT_LANG, **args: str) -> str:
+    """The text of ``key`` in ``lang``; a missing key is a KeyError (never a silent fallback)."""
+    return fill(MESSAGES[lang][key], args)
+
+
+def has(key: str) -> bool:
+    return key in _PAIRS
