@@ -109,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommand groups that live next to their feature (lessons, preflight, dashboard...)."""
     from stockbot.dashboard.cli import add_subparser as dashboard
+    from stockbot.equities.cli import add_subparser as equities
     from stockbot.lessons.cli import add_subparser as lessons
 
-    return [lessons, dashboard]
+    return [lessons, equities, dashboard]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -234,6 +234,9 @@ class ScheduleSettings(_Slice):
     reconcile_interval_s: int = Field(300, ge=5)
     health_interval_s: int = Field(30, ge=1)
     eod_cron: str = "15 16 * * mon-fri"
+    advise_cron: str = "0 9 * * mon-fri"  # equity/index: daily advisor picks
+    grade_cron: str = "30 16 * * mon-fri"  # equity/index: grade matured picks
+    train_cron: str = "0 6 * * sat"  # equity/index: weekly screener retrain
 
 
 class AlertSettings(_Slice):

@@ -176,3 +176,12 @@ def test_readme_documents_every_setting():
     readme = (Path(config.__file__).resolve().parent.parent / "README.md").read_text()
     missing = sorted(k for k in config.known_env_keys() if f"`{k}`" not in readme and k != "STOCKBOT_ACCOUNT")
     assert missing == []
+
+
+@pytest.mark.parametrize("name", [".env.nasdaq100.example", ".env.sp500.example"])
+def test_account_env_examples_load(name):
+    text = (Path(config.__file__).resolve().parent.parent / name).read_text()
+    envdir = Path(os.environ["STOCKBOT_ENV_DIR"])
+    write_env(envdir, ".env.x-example", text, 0o600)
+    s = load_settings("x-example")
+    assert s.strategy == "index" and s.equity.profile == "max_aggro" and s.risk.daily_loss_limit == 1.0
