@@ -3,7 +3,9 @@
 ``measure_retrieval()`` builds synthetic but varied lessons (failure kinds x components x
 symbols x strategies x wording), embeds them once, loads the first N into an embedded on-disk
 Qdrant (a temp dir, as in production) for each size, and times ``embed(query) + search(k=5,
-with the applicability filter)`` for distinct queries. For comparison it also times Qdrant's own
+with the applicability filter)`` for distinct decision queries (built like ``for_context``
+builds them). Each query is embedded once and searched at every size, so the sizes differ by
+search cost only; the load average is recorded because the embedding time moves with it. For comparison it also times Qdrant's own
 local-mode query with the same filter (what the numpy mirror replaces). The embedder's memory is
 measured in a fresh interpreter (RSS before vs after import + load + one encode), so a model
 already loaded in this process does not hide it.
@@ -12,21 +14,24 @@ already loaded in this process does not hide it.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from stockbot.domain import TradeContext
 from stockbot.lessons.embedder import Embedder, get_embedder
 from stockbot.lessons.files import SHARED_SCOPE
 from stockbot.lessons.index import LessonIndex, Where
 from stockbot.lessons.model import Lesson, Severity, Status, Tags
+from stockbot.lessons.service import build_query
 
 KINDS = ["order rejected", "orphan position", "stream 406 connection limit", "stale quotes", "agent timeout",
          "invalid agent output", "job exception", "reconciliation mismatch", "out of buying power",
@@ -40,9 +45,9 @@ STRATEGIES = ["condor", "equity", "index"]
 CAUSES = ["a retry without idempotency", "a stale snapshot", "a missing pre-trade check", "an unhandled error code",
           "a race between two jobs", "a timezone mistake", "rounding with floats", "a wrong account setting",
           "an expired token", "an unexpected broker state", "a slow provider", "sequential leg orders"]
-QUERIES = ["iron condor partial fill", "stream connection limit", "order rejected insufficient buying power",
-           "duplicate order after retry", "LLM agents timing out", "stale quote on entry", "market holiday order",
-           "orphan short put after reconciliation", "wrong keys wrong account", "pattern day trading lockout"]
+ORDER_TYPES = ["mleg limit", "limit", "market", "close_position", "mleg market"]
+MARKETS = ["range-bound, low trend", "trending up, rising volatility", "gap down at the open", "quiet before FOMC",
+           "high IV after earnings", "choppy, wide spreads"]
 
 
 def synthetic_lessons(n: int, seed: int = 7) -> list[Lesson]:
@@ -97,43 +102,53 @@ def measure_retrieval(sizes: Sequence[int] = (100, 1000, 10000), queries: int = 
     vectors = embedder.encode([x.embedding_text() for x in lessons], batch_size=128, use_cache=False)
     embed_all_s = time.perf_counter() - t0
     rng = random.Random(11)
-    texts = [f"{rng.choice(QUERIES)} {rng.choice(SYMBOLS)} {rng.choice(STRATEGIES)} iv rank 0.{rng.randint(10, 90)}"
+    # decision-time queries, exactly as LessonService.for_context builds them
+    texts = [build_query(TradeContext(account=None, strategy=rng.choice(STRATEGIES), symbol=rng.choice(SYMBOLS),
+                                      now=datetime.now(timezone.utc), order_type=rng.choice(ORDER_TYPES),
+                                      iv_rank=rng.randint(5, 95) / 100, market_condition=rng.choice(MARKETS)))
              for _ in range(queries)]
-    results: dict = {"queries": queries, "k": k, "embed_corpus_s": round(embed_all_s, 2), "sizes": {}}
-    for n in sizes:
-        with tempfile.TemporaryDirectory(prefix="lessons-bench-") as tmp:
-            client = QdrantClient(path=str(Path(tmp) / "qdrant"))
+    results: dict = {"queries": queries, "k": k, "embed_corpus_s": round(embed_all_s, 2), "sizes": {},
+                     "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
+    where = Where(strategy="condor", symbol="SPY")  # the applicability filter of a condor decision
+    with tempfile.TemporaryDirectory(prefix="lessons-bench-") as tmp:
+        indexes: dict[int, LessonIndex] = {}
+        for n in sizes:  # one embedded on-disk Qdrant per size, as in production
+            client = QdrantClient(path=str(Path(tmp) / f"qdrant-{n}"))
             index = LessonIndex(embedder, client, fast_local=True, describe="bench")
             t0 = time.perf_counter()
             index.upsert(lessons[:n], batch=512, vectors=vectors[:n])
-            load_s = time.perf_counter() - t0
-            where = Where(strategy="condor", symbol="SPY")
-            for i in range(3):  # warm up (distinct texts: the timed queries are never cached)
-                index.search_vector(embedder.encode_one(f"warm up {i}", use_cache=False), k, where)
-            total, emb, srch, native = [], [], [], []
-            for text in texts:
-                t0 = time.perf_counter()
-                v = embedder.encode_one(text, use_cache=False)
+            results["sizes"][n] = {"load_s": round(time.perf_counter() - t0, 2)}
+            index.search_vector(embedder.encode_one("warm up", use_cache=False), k, where)
+            indexes[n] = index
+        # Each query is embedded once and searched in every index, so all sizes see the same
+        # embedding samples (and the same machine load): the sizes differ by search cost only.
+        emb: list[float] = []
+        srch: dict[int, list[float]] = {n: [] for n in sizes}
+        for text in texts:
+            t0 = time.perf_counter()
+            v = embedder.encode_one(text, use_cache=False)
+            emb.append(time.perf_counter() - t0)
+            for n, index in indexes.items():
                 t1 = time.perf_counter()
                 index.search_vector(v, k, where)
-                t2 = time.perf_counter()
-                total.append(t2 - t0)
-                emb.append(t1 - t0)
-                srch.append(t2 - t1)
+                srch[n].append(time.perf_counter() - t1)
+        for n, index in indexes.items():
+            native = []
             for text in texts[:10]:  # qdrant-client local mode's own filtered query, for comparison
-                v = embedder.encode_one(text, use_cache=False)
+                v = embedder.encode_one(text)
                 t0 = time.perf_counter()
-                client.query_points(index.collection, query=v.tolist(), limit=k,
-                                    query_filter=where.qdrant(index.scopes))
+                index.client.query_points(index.collection, query=v.tolist(), limit=k,
+                                          query_filter=where.qdrant(index.scopes))
                 native.append(time.perf_counter() - t0)
+            total = [e + s_ for e, s_ in zip(emb, srch[n])]
+            results["sizes"][n].update({
+                "total_ms": {"p50": _pct(total, 50), "p99": _pct(total, 99)},
+                "embed_ms": {"p50": _pct(emb, 50), "p99": _pct(emb, 99)},
+                "search_ms": {"p50": _pct(srch[n], 50), "p99": _pct(srch[n], 99)},
+                "qdrant_local_filtered_query_ms": {"p50": _pct(native, 50), "p99": _pct(native, 99)},
+            })
             index.close()
-        results["sizes"][n] = {
-            "total_ms": {"p50": _pct(total, 50), "p99": _pct(total, 99)},
-            "embed_ms": {"p50": _pct(emb, 50), "p99": _pct(emb, 99)},
-            "search_ms": {"p50": _pct(srch, 50), "p99": _pct(srch, 99)},
-            "qdrant_local_filtered_query_ms": {"p50": _pct(native, 50), "p99": _pct(native, 99)},
-            "load_s": round(load_s, 2),
-        }
+    results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     if measure_memory:
         results["embedder_memory"] = embedder_rss_mb()
     return results

@@ -35,7 +35,8 @@ from stockbot.config import LessonSettings
 from stockbot.domain import utcnow
 from stockbot.lessons.drafts import Draft, LLMDrafter, rule_draft
 from stockbot.lessons.failure import Failure, fingerprint
-from stockbot.lessons.files import SHARED_SCOPE, LessonStore, atomic_write_text
+from stockbot.fsutil import atomic_write_text
+from stockbot.lessons.files import SHARED_SCOPE, LessonStore
 from stockbot.lessons.guards import parse_guard
 from stockbot.lessons.index import LessonIndex
 from stockbot.lessons.model import MAX_EVIDENCE, Evidence, Lesson, Status

@@ -25,21 +25,16 @@ from stockbot.lessons.model import Lesson, Severity, Status, Tags, render_lesson
 EXIT_ERROR = 1
 
 
-def _account(value: str) -> str:
-    try:
-        return config.validate_account_id(value) or value
-    except config.ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``lessons`` and its subcommands on the top-level parser's subparsers."""
+    from stockbot.cli import add_account  # the same validated --account as every command
+
     p = subparsers.add_parser("lessons", help="lessons learned: list, show, search, add, confirm, retire, reindex")
     sub = p.add_subparsers(dest="lessons_command", metavar="ACTION")
 
     def cmd(name: str, func, help_text: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text)
-        sp.add_argument("--account", type=_account, default=None, help="account id (default: the default account)")
+        add_account(sp)
         sp.set_defaults(func=func)
         return sp
 

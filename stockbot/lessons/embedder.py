@@ -51,9 +51,7 @@ class Embedder:
             todo = [t for t in dict.fromkeys(texts) if not use_cache or t not in self._cache]
             fresh: dict[str, np.ndarray] = {}
             if todo:
-                vecs = self._model.encode(todo, batch_size=batch_size, normalize_embeddings=True,
-                                          show_progress_bar=False, convert_to_numpy=True)
-                fresh = dict(zip(todo, np.asarray(vecs, dtype=np.float32)))
+                fresh = dict(zip(todo, self._forward(todo, batch_size)))
             out = np.empty((len(texts), self.dim), dtype=np.float32)
             for i, t in enumerate(texts):
                 out[i] = fresh[t] if t in fresh else self._cache[t]
@@ -65,6 +63,11 @@ class Embedder:
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return out
+
+    def _forward(self, texts: list[str], batch_size: int) -> np.ndarray:
+        vecs = self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                  show_progress_bar=False, convert_to_numpy=True)
+        return np.asarray(vecs, dtype=np.float32)
 
     def encode_one(self, text: str, use_cache: bool = True) -> np.ndarray:
         return self.encode([text], use_cache=use_cache)[0]

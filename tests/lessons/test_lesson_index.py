@@ -180,3 +180,14 @@ def test_embedder_cache_returns_the_same_vectors(embedder):
     assert cold.shape == (3, 384) and np.allclose(cold, warm, atol=1e-5) and np.array_equal(warm, again)
     assert np.allclose(np.linalg.norm(cold, axis=1), 1.0, atol=1e-4)
     assert embedder.encode([]).shape == (0, 384)
+
+
+def test_benchmark_hook_runs_small(embedder):
+    """The benchmark itself (figures are for scripts/bench.py; here only its shape is checked)."""
+    from stockbot.lessons.bench import measure_retrieval, synthetic_lessons
+
+    assert len({x.embedding_text() for x in synthetic_lessons(200)}) == 200
+    out = measure_retrieval(sizes=(20, 40), queries=5, embedder=embedder, measure_memory=False)
+    assert set(out["sizes"]) == {20, 40}
+    for row in out["sizes"].values():
+        assert row["total_ms"]["p50"] > 0 and row["search_ms"]["p99"] >= row["search_ms"]["p50"]

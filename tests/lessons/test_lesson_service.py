@@ -25,7 +25,7 @@ def service(seeds, memory_index):
 
 def test_query_is_built_from_the_trade_context():
     q = build_query(condor_ctx())
-    for part in ("iron condor", "SPY", "mleg limit", "IV rank: 0.42", "range-bound"):
+    for part in ("iron condor", "SPY", "mleg limit", "IV rank 0.42", "range-bound"):
         assert part in q
 
 
