@@ -28,9 +28,9 @@ $(STAMP): pyproject.toml | $(PY)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+DEMO_ARGS ?=
 demo: $(STAMP)
-	@echo "make demo: the offline demo (sim + daemon) arrives with the daemon issue; see README 'What exists today'." >&2
-	@exit 1
+	$(VENV)/bin/stockbot demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py

@@ -21,7 +21,8 @@ from stockbot.config import AlertSettings
 from stockbot.log import get_logger, redactor
 
 KINDS = ("halt", "floor_breach", "orphan", "out_of_capital", "preflight_failed", "job_crash",
-         "startup_refused", "stream_406", "stream_stale", "live_override", "reconcile_failed")
+         "startup_refused", "stream_406", "stream_stale", "live_override", "reconcile_failed", "unit_failed",
+         "lessons_invalid")
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,18 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return sim_main(args.sim_args)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stockbot.demo import main as demo_main
+
+    return demo_main(args.demo_args)
+
+
+def cmd_alert(args: argparse.Namespace) -> int:
+    from stockbot.sdnotify import alert_main
+
+    return alert_main(["--unit", args.unit, "--message", args.message])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stockbot", description="Self-healing multi-account trading daemon")
     parser.add_argument("--version", action="version", version=f"stockbot {__version__}")
@@ -101,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sim_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_sim)
 
+    p = sub.add_parser("demo", help="offline demo: local exchange + scripted agents + a daemon (make demo)",
+                       add_help=False)
+    p.add_argument("demo_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("alert", help="alert that a stockbot unit failed (systemd OnFailure=)")
+    p.add_argument("--unit", required=True)
+    p.add_argument("--message", default="")
+    p.set_defaults(func=cmd_alert)
+
     for register in _extensions():
         register(sub)
     return parser
@@ -120,9 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
+    # The sim and the demo own their flags (argparse REMAINDER cannot capture leading options).
     if argv[:1] == ["sim"]:
-        # The sim owns its flags (argparse REMAINDER cannot capture leading options).
         return cmd_sim(argparse.Namespace(sim_args=argv[1:]))
+    if argv[:1] == ["demo"]:
+        return cmd_demo(argparse.Namespace(demo_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

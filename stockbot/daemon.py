@@ -1,33 +1,417 @@
-"""Composition root of one account's daemon.
+"""Composition root of one account's daemon (``stockbot run [--account ID]``).
 
-Start-up order: settings -> logging -> store -> broker check -> reconciliation -> lesson index ->
-scheduler and stream -> READY. This module wires adapters together; nothing else builds clients.
+Start-up order, each step logged and shown in ``systemctl status`` (STATUS=):
+settings -> logging (secrets registered for redaction) -> ``STOCKBOT_ACCOUNT`` exported -> keys
+required -> state store -> broker check (account read) -> lessons (files, index drift check) and
+capture -> start-up reconciliation, which must succeed -> scheduler + quote stream -> READY=1.
+
+A start-up that cannot reach a known state refuses: it logs the reason, records a
+``startup_refused`` event, alerts, and exits non-zero (2 for an operator error such as keys the
+broker refuses, which systemd must not retry; 3 otherwise, which it retries with its limits).
+
+Stop (SIGTERM/SIGINT): no new jobs, wait (bounded) for the order in flight by taking the
+engine's lock, cancel what is left, stop the stream, record ``daemon_stop``, exit 0.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import sys
+import time
+from datetime import datetime
+from typing import Any
 
-from stockbot import log
-from stockbot.config import load_settings, require_broker_keys
+import structlog
+
+from stockbot import log as slog
+from stockbot.config import Settings, load_settings, require_broker_keys
+from stockbot.daemon_jobs import (NY, Jobs, LoopWatch, MarketHours, StreamMonitor, Timings, build_scheduler,
+                                  check_crons)
+from stockbot.domain import utcnow
+from stockbot.engine.base import Notifier, orders_in_flight
+from stockbot.flags import read_stop
+from stockbot.sdnotify import SdNotifier
 from stockbot.store import Store
 
-EXIT_NOT_READY = 3
+log = structlog.get_logger("daemon")
+EXIT_OK = 0
+EXIT_CONFIG = 2  # the unit's RestartPreventExitStatus: an operator must fix something first
+EXIT_REFUSED = 3  # could not reach a known state (broker, reconciliation): systemd may retry
+
+
+class StartupRefused(Exception):
+    """The daemon must not start trading; ``reason`` is meant for the operator."""
+
+    def __init__(self, reason: str, exit_code: int = EXIT_REFUSED):
+        super().__init__(reason)
+        self.reason = reason
+        self.exit_code = exit_code
+
+
+class Daemon:
+    """One account's daemon: builds the adapters and services and runs jobs and stream.
+
+    Collaborators built here (and nowhere else): ``AlpacaBroker``, ``OrderExecutor``,
+    ``RiskGate`` (with the lessons' guards), ``ConsensusRunner``, ``CondorEngine``, ``Reconciler``
+    (sharing the engine's lock), ``Alerter``, ``LessonService`` + ``LessonCapture``, ``QuoteFeed``.
+    ``alerter`` and ``sd`` may be injected (tests, the demo); everything else is real.
+    """
+
+    def __init__(self, settings: Settings, *, timings: Timings | None = None, sd: SdNotifier | None = None,
+                 alerter: Any = None, broker_kwargs: dict[str, Any] | None = None):
+        self.settings = settings
+        self.account = settings.account
+        self.timings = timings or Timings.from_settings(settings.schedule)
+        self.sd = sd or SdNotifier()
+        self.alerter = alerter
+        self._broker_kwargs = broker_kwargs or {}
+        self.jobs = Jobs(self)
+        self.job_tasks: set[asyncio.Task] = set()
+        self.stopping = False
+        self.started = False
+        self.stop_reason = ""
+        self.last_health: Any = None
+        self._stop_event = asyncio.Event()
+        self._signals: tuple[signal.Signals, ...] = ()
+        self._stopped = False
+        self.loop_watch = LoopWatch()
+        self._feed_restarts = 0
+        self._captures: set[asyncio.Future] = set()
+        self.store: Any = None
+        self.broker: Any = None
+        self.lessons: Any = None
+        self.capture: Any = None
+        self.engine: Any = None
+        self.equity: Any = None  # EquityJobs for equity/index accounts
+        self.reconciler: Any = None
+        self.scheduler: Any = None
+        self.feed: Any = None
+        self.stream: StreamMonitor | None = None
+        self.hours: MarketHours | None = None
+        self.notifier = Notifier()
+
+    # ------------------------------------------------------------------ start-up
+
+    async def start(self) -> None:
+        """Everything up to READY=1. Raises StartupRefused (after recording and alerting it)."""
+        try:
+            await self._start()
+        except StartupRefused as exc:
+            await self._refuse(exc)
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unexpected fault at start-up is a refusal too
+            refused = StartupRefused(f"unexpected error during start-up: {type(exc).__name__}: {exc}")
+            log.error("daemon.startup_error", exc_info=exc)
+            await self._refuse(refused)
+            raise refused from exc
+
+    async def _start(self) -> None:
+        from stockbot.alerts import Alerter
+        from stockbot.broker.alpaca import AlpacaBroker
+        from stockbot.broker.errors import BrokerError, RejectedError
+
+        s = self.settings
+        self._check_schedule()
+        self._status("opening the state store")
+        self.store = Store.for_account(self.account)
+        self.store.append_event("daemon_start", {"strategy": s.strategy, "paper": s.alpaca.paper, "pid": os.getpid()})
+        self.alerter = self.alerter or Alerter(s.alerts, self.account)
+        self.notifier = Notifier(alerter=self.alerter)
+        self._status("checking the broker account")
+        self.broker = AlpacaBroker(s.alpaca, **self._broker_kwargs)
+        try:
+            account = await self.broker.account()
+        except RejectedError as exc:
+            if exc.status in (401, 403):
+                raise StartupRefused(f"the broker refused this account's keys ({exc}): fix ALPACA_API_KEY / "
+                                     "ALPACA_SECRET_KEY", EXIT_CONFIG) from exc
+            raise StartupRefused(f"cannot read the broker account: {exc}") from exc
+        except BrokerError as exc:
+            raise StartupRefused(f"cannot read the broker account: {exc}") from exc
+        if account.trading_blocked or account.account_blocked:
+            raise StartupRefused(f"broker account {account.account_number} is blocked (status {account.status})")
+        self.store.record_equity(utcnow(), account.equity, account.cash)
+        log.info("daemon.broker_ok", account_number=account.account_number, equity=str(account.equity))
+        self._status("loading lessons and checking the index")
+        await self._open_lessons()
+        self._build_services()
+        self._status("reconciling with the broker")
+        await self._reconcile_startup()
+        self._start_scheduler()
+        self._start_stream()
+        self.loop_watch.start()
+        self.started = True
+        self.store.append_event("daemon_ready", {"jobs": [j.id for j in self.scheduler.get_jobs()],
+                                                 "symbols": self.stream.symbols})
+        what = f"{s.condor.underlying} condors" if self.equity is None else f"the {s.equity.universe} slate"
+        self.sd.ready(f"ready: trading {what}; reconciled with the broker")
+        log.info("daemon.ready", jobs=[j.id for j in self.scheduler.get_jobs()], notify=self.sd.enabled)
+        interval = self.sd.watchdog_interval_s
+        if interval is not None and self.timings.health_every_s > interval / 2:
+            log.warning("daemon.watchdog_tight", watchdog_s=interval, health_every_s=self.timings.health_every_s)
+
+    async def _open_lessons(self) -> None:
+        from stockbot.lessons.capture import LessonCapture
+        from stockbot.lessons.service import LessonService
+
+        try:
+            self.lessons = await asyncio.to_thread(LessonService.open, self.account, self.settings.lessons)
+            report = await asyncio.to_thread(self.lessons.startup)
+        except Exception as exc:  # noqa: BLE001 - guards unreadable = fail closed
+            raise StartupRefused(f"cannot open the lessons (guards and index): {type(exc).__name__}: {exc}") from exc
+        if report.errors:  # the valid lessons still load and enforce their guards
+            await self.notifier.alert("lessons_invalid", f"{len(report.errors)} lesson file(s) invalid (ignored "
+                                                         f"until fixed): {report.errors[0]}")
+        self.store.append_event("lessons_loaded", {"lessons": report.lessons, "errors": list(report.errors),
+                                                   "drift_repaired": not report.drift.clean})
+        self.capture = LessonCapture(self.account, store=self.store, index=self.lessons.index,
+                                     settings=self.settings.lessons)
+        self.notifier = Notifier(capture=self._capture, alerter=self.alerter)
+
+    async def _capture(self, failure: Any) -> Any:
+        """Capture in a worker thread, shielded: a job cancelled at stop still gets its lesson
+        written (``stop`` waits for pending captures before it closes the store)."""
+        future = asyncio.ensure_future(asyncio.to_thread(self.capture.capture, failure))
+        self._captures.add(future)
+        future.add_done_callback(self._captures.discard)
+        return await asyncio.shield(future)
+
+    def _build_services(self) -> None:
+        from stockbot.broker.orders import OrderExecutor
+        from stockbot.consensus.runner import ConsensusRunner
+        from stockbot.engine.condor import CondorEngine
+        from stockbot.engine.ladder import LadderTiming
+        from stockbot.engine.reconciler import Reconciler
+        from stockbot.risk.gate import RiskGate
+
+        s = self.settings
+        executor = OrderExecutor(self.broker, self.store)
+        timing = LadderTiming.from_settings(s.condor)
+        if s.strategy == "condor":
+            gate = RiskGate(s.risk, self.lessons.guards())
+            self.engine = CondorEngine(self.account, s, self.broker, self.store, executor, gate,
+                                       ConsensusRunner.from_settings(s, store=self.store), lessons=self.lessons,
+                                       capture=self._capture, alerter=self.alerter, timing=timing)
+        else:  # equity / index: the screener's long/short slate inside the account's universe
+            from stockbot.equities.services import EquityJobs, build_engine
+
+            self.engine = build_engine(s, self.store, broker=self.broker, lessons=self.lessons,
+                                       guards=self.lessons.guards(), capture=self._capture, alerter=self.alerter,
+                                       timing=timing)
+            self.equity = EquityJobs(self.engine, s)
+        self.reconciler = Reconciler(self.account, self.broker, self.store, executor, capture=self._capture,
+                                     alerter=self.alerter, timing=timing, lock=self.engine.lock)
+        self.hours = MarketHours(self.broker, ttl_s=self.timings.clock_ttl_s)
+
+    async def _reconcile_startup(self) -> None:
+        from stockbot.broker.errors import BrokerError
+        from stockbot.engine.reconciler import ReconcileError
+
+        try:
+            report = await self.reconciler.run(startup=True)
+        except (ReconcileError, BrokerError) as exc:
+            raise StartupRefused(f"start-up reconciliation failed: {exc}") from exc
+        if report.errors:
+            raise StartupRefused(f"start-up reconciliation left errors: {'; '.join(report.errors)}")
+        self.store.append_event("startup_reconciled", {"clean": report.clean, "orphans": list(report.orphans),
+                                                       "resolved": list(report.resolved)})
+
+    async def _refuse(self, exc: StartupRefused) -> None:
+        log.error("daemon.startup_refused", reason=exc.reason, exit_code=exc.exit_code)
+        self.sd.status(f"refused to start: {exc.reason}")
+        if self.store is not None:
+            try:
+                self.store.append_event("startup_refused", {"reason": exc.reason, "exit_code": exc.exit_code})
+            except Exception as store_exc:  # noqa: BLE001 - the alert still goes out
+                log.error("daemon.refusal_unrecorded", error=str(store_exc))
+        alerter = self.alerter
+        if alerter is None:
+            from stockbot.alerts import Alerter
+
+            alerter = Alerter(self.settings.alerts, self.account)
+        await Notifier(alerter=alerter).alert("startup_refused", exc.reason)
+        if self.scheduler is not None:  # a failure after the jobs started: take them down again
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        if self.feed is not None:
+            await asyncio.to_thread(self.feed.stop)
+        self.loop_watch.stop()
+        await self._close_resources()
+
+    # ------------------------------------------------------------------ scheduler and stream
+
+    def _check_schedule(self) -> None:
+        """A cron the scheduler cannot parse is an operator error: refuse before touching the broker."""
+        try:
+            check_crons(self.timings)
+        except ValueError as exc:
+            raise StartupRefused(str(exc), EXIT_CONFIG) from exc
+
+    def _start_scheduler(self) -> None:
+        self.scheduler = build_scheduler(self.jobs, self.timings)
+        self.scheduler.start()
+
+    def _start_stream(self) -> None:
+        from stockbot.broker.stream import QuoteFeed
+
+        # Condors price off the underlying; equity slates use bars, so the index ETF is the freshness probe.
+        symbols = [self.equity.engine.universe.etf] if self.equity else [self.settings.condor.underlying]
+        if self.stream is None:
+            self.stream = StreamMonitor(symbols, self.store, self.notifier, silence_s=self.timings.stream_silence_s)
+        self.feed = QuoteFeed(self.settings.alpaca, symbols, asyncio.get_running_loop(), self.stream.on_quote,
+                              self.stream.on_event)
+        self.feed.start()
+
+    def restart_feed(self) -> None:
+        """Replace a stream thread that ended (the health job calls this; READY is not repeated)."""
+        if self.stopping or self.feed is None or self.feed.alive():
+            return
+        self._feed_restarts += 1
+        self.store.append_event("stream_restarted", {"restarts": self._feed_restarts})
+        self._start_stream()
+
+    def feed_alive(self) -> bool:
+        return self.feed is not None and self.feed.alive()
+
+    def scheduler_running(self) -> bool:
+        from apscheduler.schedulers.base import STATE_RUNNING
+
+        return self.scheduler is not None and self.scheduler.state == STATE_RUNNING
+
+    def halted(self) -> bool:
+        return read_stop(self.account) is not None
+
+    def loop_lag_s(self) -> float:
+        return self.loop_watch.lag_s()
+
+    def trigger(self, job: str) -> bool:
+        """Run ``job`` now through the scheduler (same guard, same max_instances); False if unknown."""
+        if self.scheduler is None or self.stopping or self.scheduler.get_job(job) is None:
+            return False
+        self.scheduler.modify_job(job, next_run_time=datetime.now(NY))
+        return True
+
+    # ------------------------------------------------------------------ running and stopping
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Ask the daemon to stop (signal handlers, the demo's timer). Safe to call repeatedly."""
+        if not self._stop_event.is_set():
+            self.stop_reason = reason
+            log.info("daemon.stop_requested", reason=reason)
+            self._stop_event.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT -> ``request_stop`` (installed before start-up, so a stop during start-up
+        is graceful too: the daemon stops as soon as it has reached a known state)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        self._signals = (signal.SIGTERM, signal.SIGINT)
+
+    def remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals = ()
+
+    async def run_until_stopped(self) -> int:
+        """Serve until ``request_stop`` (a signal, a timer), then stop cleanly; returns 0."""
+        try:
+            await self._stop_event.wait()
+        finally:
+            await self.stop()
+        return EXIT_OK
+
+    async def stop(self) -> None:
+        """Graceful stop, bounded by ``timings.stop_timeout_s`` for the order in flight."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stopping = True
+        began = time.monotonic()
+        self.sd.stopping(f"stopping ({self.stop_reason or 'requested'}): finishing the order in flight")
+        if self.scheduler is not None:
+            self.scheduler.pause()  # nothing new starts from here on
+        held = await self._take_engine_lock()
+        waited = round(time.monotonic() - began, 2)
+        leftover = [t for t in self.job_tasks if t is not asyncio.current_task() and not t.done()]
+        if leftover:  # a moment to finish on their own, then cancel: none of them owns an order now
+            _, pending = await asyncio.wait(leftover, timeout=1.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if self.scheduler is not None:
+            # Only now: APScheduler's asyncio executor cancels every running job on shutdown,
+            # which would cut a ladder short instead of letting its order finish.
+            self.scheduler.shutdown(wait=False)
+        if self._captures:  # lessons being written: let them land before the store closes
+            await asyncio.wait(list(self._captures), timeout=10)
+        in_flight = [o["client_order_id"] for o in orders_in_flight(self.store)] if self.store is not None else []
+        if self.feed is not None:
+            await asyncio.to_thread(self.feed.stop)
+        self.loop_watch.stop()
+        if self.store is not None:
+            self.store.append_event("daemon_stop", {"reason": self.stop_reason or "requested", "waited_s": waited,
+                                                    "order_lock_taken": held, "orders_in_flight": in_flight,
+                                                    "cancelled_jobs": len(leftover)})
+        log.info("daemon.stopped", reason=self.stop_reason, waited_s=waited, orders_in_flight=in_flight)
+        await self._close_resources()
+        if held:
+            self.engine.lock.release()
+
+    async def _take_engine_lock(self) -> bool:
+        """Wait for the engine's lock: an entry ladder or a close in progress finishes first."""
+        if self.engine is None:
+            return False
+        try:
+            await asyncio.wait_for(self.engine.lock.acquire(), timeout=self.timings.stop_timeout_s)
+            return True
+        except asyncio.TimeoutError:
+            log.error("daemon.stop_order_still_in_flight", timeout_s=self.timings.stop_timeout_s,
+                      detail="stopping anyway; the next start-up reconciliation resolves it by client order id")
+            return False
+
+    async def _close_resources(self) -> None:
+        if self.lessons is not None:
+            try:
+                await asyncio.to_thread(self.lessons.close)
+            except Exception as exc:  # noqa: BLE001 - closing must not hide the stop
+                log.warning("daemon.lessons_close_failed", error=str(exc))
+            self.lessons = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def _status(self, text: str) -> None:
+        log.info("daemon.startup", step=text)
+        self.sd.status(f"starting: {text}")
+
+
+async def serve(daemon: Daemon) -> int:
+    """Start ``daemon`` and run it until SIGTERM/SIGINT; returns the process exit code."""
+    daemon.install_signal_handlers()
+    try:
+        try:
+            await daemon.start()
+        except StartupRefused as exc:
+            print(f"stockbot: refusing to start account {daemon.account or 'default'}: {exc.reason}",
+                  file=sys.stderr)
+            return exc.exit_code
+        return await daemon.run_until_stopped()
+    finally:
+        daemon.remove_signal_handlers()
 
 
 def run_daemon(account: str | None) -> int:
-    """Run one account's daemon in the foreground; returns the process exit code."""
+    """``stockbot run``: one account's daemon in the foreground; returns the exit code.
+
+    ConfigError (bad settings, missing keys) propagates: the CLI prints it and exits 2."""
     settings = load_settings(account)
-    log.configure(account, level=settings.log_level, secrets=settings.secrets())
-    logger = log.get_logger("daemon")
+    slog.configure(account, level=settings.log_level, secrets=settings.secrets())
     if account:
         os.environ["STOCKBOT_ACCOUNT"] = account
     require_broker_keys(settings)
-    with Store.for_account(account) as store:
-        seq = store.append_event("daemon_start", {"strategy": settings.strategy, "paper": settings.alpaca.paper})
-        logger.info("daemon.start", strategy=settings.strategy, paper=settings.alpaca.paper, event_seq=seq)
-        # The trading loop (broker, reconciliation, scheduler, stream) is wired by the daemon issue;
-        # until it lands, refuse to pretend: exit non-zero so systemd does not report a healthy unit.
-        logger.error("daemon.not_ready", reason="trading loop not built yet in this version")
-        store.append_event("daemon_refused", {"reason": "trading loop not built yet"})
-    return EXIT_NOT_READY
+    return asyncio.run(serve(Daemon(settings)))

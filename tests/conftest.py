@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 
 import pytest
 
@@ -24,3 +26,52 @@ def isolated_roots(tmp_path_factory, monkeypatch):
         if key.startswith(("ALPACA_", "AGENT", "RISK_", "CONDOR_", "EQUITY_", "ALERT_", "QDRANT_URL")):
             monkeypatch.delenv(key, raising=False)
     return root
+
+
+_LOCAL_NAMES = {"127.0.0.1", "localhost", "::1", None, ""}
+
+
+def _is_loopback(host) -> bool:
+    h = host.decode() if isinstance(host, bytes) else host
+    if h in _LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(str(h).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    """No test may reach beyond loopback: name lookups and TCP/UDP connects elsewhere fail, and the
+    test fails even when the code under test swallowed the error (litellm and alpaca-py retry and
+    catch a lot)."""
+    attempts: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_loopback(host):
+            attempts.append(str(host))
+            raise OSError(f"test tried to resolve {host!r}: no internet in tests")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def check(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            attempts.append(str(address[0]))
+            raise OSError(f"test tried to connect to {address[0]!r}: no internet in tests")
+
+    def connect(self, address):
+        check(self, address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        check(self, address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    yield
+    assert not attempts, f"a test tried to reach the internet: {attempts}"

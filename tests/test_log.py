@@ -21,7 +21,7 @@ SECRET = "sEcReT/abcdefghijklmnopqrstuvwxyz0123456789"
 def _env(account: str = "acct") -> Path:
     path = Path(os.environ["STOCKBOT_ENV_DIR"]) / f".env.{account}"
     path.write_text(f"ALPACA_API_KEY={API_KEY}\nALPACA_SECRET_KEY={SECRET}\n"
-                    "ALERT_WEBHOOK_URL=https://hooks.example.invalid/T000/B000/XXXXXXXXXXXX\n")
+                    "ALERT_WEBHOOK_URL=http://127.0.0.1:9/T000/B000/XXXXXXXXXXXX\n")
     os.chmod(path, 0o600)
     return path
 
@@ -41,7 +41,7 @@ def test_json_lines_with_account_and_redaction():
     logging.getLogger("alpaca").warning("raw stdlib line %s", SECRET)
     text = out.getvalue()
     assert API_KEY not in text and SECRET not in text
-    assert "hooks.example.invalid/T000" not in text
+    assert "/T000/B000/XXXXXXXXXXXX" not in text
     lines = [json.loads(x) for x in text.splitlines() if x.startswith("{")]
     assert all(line["account"] == "acct" for line in lines)
     assert any("RuntimeError" in line.get("exception", "") for line in lines)
@@ -56,9 +56,11 @@ def test_credential_shapes_are_redacted_even_if_unknown(text):
 
 
 def test_cli_errors_and_startup_do_not_leak_keys(capsys):
-    _env("leaky")
+    path = _env("leaky")
+    # A closed loopback port: start-up fails at the broker check, never reaching the internet.
+    path.write_text(path.read_text() + "ALPACA_BASE_URL=http://127.0.0.1:9\n")
     log.configure("leaky", stream=io.StringIO())
-    rc = main(["run", "--account", "leaky"])  # start-up runs as far as this version goes
+    rc = main(["run", "--account", "leaky"])  # start-up runs until the broker check refuses
     captured = capsys.readouterr()
     assert rc != 0
     assert API_KEY not in captured.out + captured.err and SECRET not in captured.out + captured.err

@@ -183,6 +183,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "job.manage": ("position management", "持仓管理"),
     "job.reconcile": ("reconciliation", "对账"),
     "job.eod": ("end of day", "收盘结算"),
+    "job.advise": ("advisor picks", "每日选股建议"),
+    "job.grade": ("pick grading", "选股评分"),
+    "job.train": ("weekly retrain", "每周模型重训"),
+    "job.train_if_needed": ("model check at start-up", "启动时模型检查"),
     # recent events
     "events.title": ("Recent events", "最近事件"),
     "events.none": ("No events yet.", "暂无事件。"),

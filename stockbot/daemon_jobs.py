@@ -1,0 +1,452 @@
+"""The daemon's scheduled work: decision, manage, reconcile, health and end-of-day jobs.
+
+Each job is a coroutine run by APScheduler's ``AsyncIOScheduler`` through :meth:`Jobs.guarded`,
+which turns any exception into a recorded ``job_crash`` event, a captured lesson and an alert,
+and lets the loop keep running; :func:`build_scheduler` puts them on the scheduler. Market-hours
+gating uses the broker's clock and calendar (:class:`MarketHours`), never the local wall clock. :class:`StreamMonitor` watches the quote
+stream: per-symbol freshness, 406 connection-limit errors and silent streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Awaitable, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from stockbot.broker.errors import BrokerError
+from stockbot.broker.stream import FreshnessTracker
+from stockbot.config import ScheduleSettings
+from stockbot.domain import Clock, Quote, utcnow
+from stockbot.engine.base import Notifier, orders_in_flight
+from stockbot.engine.riskctx import order_counts
+from stockbot.lessons.failure import Failure
+from stockbot.store import Store
+
+log = structlog.get_logger("daemon")
+NY = ZoneInfo("America/New_York")
+JOB_NAMES = ("decision", "manage", "reconcile", "health", "eod", "advise", "grade", "train", "train_if_needed")
+
+
+@dataclass(frozen=True)
+class Timings:
+    """When each job runs. Production: ``from_settings`` (cron in America/New_York + intervals).
+
+    The demo and tests use ``decision_every_s`` / ``eod_every_s`` (5-field cron cannot say
+    "every 20 seconds") and ``first_run_after_s`` to run the first decision right after READY.
+    """
+
+    decision_cron: str | None = "45 10 * * mon-fri"
+    manage_every_s: float = 300
+    reconcile_every_s: float = 300
+    health_every_s: float = 30
+    eod_cron: str | None = "15 16 * * mon-fri"
+    advise_cron: str | None = "0 9 * * mon-fri"  # equity/index accounts only
+    grade_cron: str | None = "30 16 * * mon-fri"
+    train_cron: str | None = "0 6 * * sat"
+    decision_every_s: float | None = None
+    eod_every_s: float | None = None
+    first_run_after_s: float | None = None
+    stream_silence_s: float = 60.0  # no quote for this long while the market is open = stale
+    loop_lag_s: float = 10.0  # the event loop is late by more than this = unhealthy
+    stop_timeout_s: float = 30.0  # how long a stop waits for an order in flight
+    clock_ttl_s: float = 30.0  # how long a broker clock answer is reused
+
+    @classmethod
+    def from_settings(cls, schedule: ScheduleSettings, **overrides: Any) -> "Timings":
+        base = dict(decision_cron=schedule.decision_cron, manage_every_s=schedule.manage_interval_s,
+                    reconcile_every_s=schedule.reconcile_interval_s, health_every_s=schedule.health_interval_s,
+                    eod_cron=schedule.eod_cron, advise_cron=schedule.advise_cron, grade_cron=schedule.grade_cron,
+                    train_cron=schedule.train_cron,
+                    stream_silence_s=max(60.0, 2.0 * schedule.health_interval_s))
+        base.update(overrides)
+        return cls(**base)
+
+    def misfire_grace_s(self, every_s: float | None) -> int:
+        """A run late by more than this is skipped (coalesced into the next one)."""
+        return int(max(5, every_s / 2)) if every_s else 900
+
+
+class MarketHours:
+    """The broker's clock (cached for ``ttl_s``) and calendar (cached per date)."""
+
+    def __init__(self, broker: Any, ttl_s: float = 30.0, monotonic: Callable[[], float] = time.monotonic):
+        self.broker = broker
+        self.ttl_s = ttl_s
+        self._mono = monotonic
+        self._clock: tuple[float, Clock] | None = None
+        self._days: dict[date, bool] = {}
+
+    async def clock(self) -> Clock:
+        if self._clock is None or self._mono() - self._clock[0] > self.ttl_s:
+            self._clock = (self._mono(), await self.broker.clock())
+        return self._clock[1]
+
+    async def is_open(self) -> bool:
+        return (await self.clock()).is_open
+
+    async def today(self) -> date:
+        """The market's date (New York) according to the broker's clock."""
+        return (await self.clock()).ts.astimezone(NY).date()
+
+    async def trading_day(self, day: date | None = None) -> bool:
+        """True when the broker's calendar lists ``day`` (default: the market's today)."""
+        day = day or await self.today()
+        if day not in self._days:
+            self._days = {day: bool(await self.broker.calendar(day, day))}  # keep one day only
+        return self._days[day]
+
+
+class StreamMonitor:
+    """Quote freshness per symbol, and the stream's failure events turned into records.
+
+    ``on_quote``/``on_event`` are QuoteFeed callbacks (they run on the daemon's loop). A 406
+    (connection limit) or a stopped stream is recorded, captured and alerted at once; silence is
+    judged by :meth:`check` from the health job, only while the market is open.
+    """
+
+    EVENT_GAP_S = 60.0  # the same stream event kind is recorded at most this often
+
+    def __init__(self, symbols: Iterable[str], store: Store, notifier: Notifier, *, silence_s: float,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self.symbols = sorted(set(symbols))
+        self.store = store
+        self.notifier = notifier
+        self.silence_s = silence_s
+        self._mono = monotonic
+        self.tracker = FreshnessTracker(monotonic)
+        self.started = monotonic()
+        self.stale: tuple[str, ...] = ()
+        self._last_event: dict[str, float] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def on_quote(self, quote: Quote) -> None:
+        self.tracker.update(quote)
+
+    def on_event(self, kind: str, data: dict) -> None:
+        """A stream event from the feed thread (delivered on the loop)."""
+        if kind == "stream_connected":
+            log.info("stream.connected", **data)
+        now = self._mono()
+        if now - self._last_event.get(kind, -1e9) < self.EVENT_GAP_S:
+            return
+        self._last_event[kind] = now
+        seq = self.store.append_event(kind, dict(data))
+        if kind in ("stream_406", "stream_error", "stream_stopped"):
+            task = asyncio.get_running_loop().create_task(self._report(kind, data, seq))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _report(self, kind: str, data: dict, seq: int) -> None:
+        error = str(data.get("error", ""))[:300]
+        if kind == "stream_406":
+            failure = Failure("stream_406", "broker.stream", f"quote stream refused: {error}",
+                              {"code": 406, "error": error}, event_id=seq,
+                              impact="no live quotes while another connection holds the key's stream slot")
+            await self.notifier.alert("stream_406", f"quote stream refused with 406 (connection limit): {error}")
+        else:
+            failure = Failure("broker_error", "broker.stream", f"quote stream {kind}: {error}",
+                              {"error": error, "reason": kind}, event_id=seq)
+            if kind == "stream_stopped":
+                await self.notifier.alert("stream_stale", f"quote stream thread stopped: {error}")
+        await self.notifier.failure(failure)
+
+    def ages(self) -> dict[str, float]:
+        """Seconds since each symbol's last quote (since the stream started when none came yet)."""
+        now = self._mono()
+        out = {}
+        for s in self.symbols:
+            age = self.tracker.age_s(s)
+            out[s] = now - self.started if age is None else age
+        return out
+
+    async def check(self, market_open: bool) -> list[str]:
+        """Stale symbols while the market is open (recorded, captured, alerted on the transition)."""
+        if not market_open:
+            self.stale = ()
+            return []
+        ages = self.ages()
+        stale = tuple(s for s, age in ages.items() if age > self.silence_s)
+        if stale and stale != self.stale:
+            detail = {s: round(ages[s], 1) for s in stale}
+            seq = self.store.append_event("stream_stale", {"symbols": detail, "silence_s": self.silence_s})
+            message = f"no quote for {', '.join(f'{s} {a:.0f}s' for s, a in detail.items())} while the market is open"
+            await self.notifier.alert("stream_stale", message)
+            await self.notifier.failure(Failure("stale_quotes", "broker.stream", f"silent quote stream: {message}",
+                                                {"reason": "no quotes while the market is open"}, event_id=seq,
+                                                symbol=stale[0]))
+        elif not stale and self.stale:
+            self.store.append_event("stream_recovered", {"symbols": list(self.stale)})
+        self.stale = stale
+        return [f"quotes stale: {', '.join(stale)}"] if stale else []
+
+    def summary(self) -> str:
+        parts = []
+        for s in self.symbols:
+            q = self.tracker.last.get(s)
+            age = self.tracker.age_s(s)
+            parts.append(f"{s} {q.bid}/{q.ask} {age:.1f}s" if q is not None and age is not None else f"{s} -")
+        return f"quotes {self.tracker.count}: " + ", ".join(parts)
+
+
+class LoopWatch:
+    """A ticker task that measures how late the event loop wakes up: the health job's evidence
+    that the loop is responsive (a dead ticker counts as an infinite lag)."""
+
+    def __init__(self, period_s: float = 1.0):
+        self.period_s = period_s
+        self._last = self._late = 0.0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="daemon-loop-watch")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.period_s)
+            self._last = loop.time()
+            self._late = max(0.0, self._last - before - self.period_s)
+
+    def lag_s(self) -> float:
+        if self._task is None or self._task.done():
+            return float("inf")
+        since = asyncio.get_running_loop().time() - self._last if self._last else 0.0
+        return max(self._late, since - self.period_s)
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    problems: tuple[str, ...]
+    status: str
+
+
+class Jobs:
+    """The job bodies. ``daemon`` is the composition root (``stockbot.daemon.Daemon``)."""
+
+    def __init__(self, daemon: Any):
+        self.d = daemon
+        self.runs: dict[str, int] = {name: 0 for name in JOB_NAMES}
+        self.crashes: dict[str, int] = {name: 0 for name in JOB_NAMES}
+        self.last_decision: str | None = None
+
+    def guarded(self, name: str, body: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+        """Wrap a job body: skip while stopping; any exception -> event, lesson, alert; never raise."""
+        async def job() -> None:
+            if self.d.stopping:
+                return
+            task = asyncio.current_task()
+            self.d.job_tasks.add(task)
+            try:
+                await body()
+                self.runs[name] += 1
+            except Exception as exc:  # noqa: BLE001 - a job must never take the loop down
+                await self.crashed(name, exc)
+            finally:
+                self.d.job_tasks.discard(task)
+        job.__name__ = f"job_{name}"
+        return job
+
+    async def crashed(self, name: str, exc: Exception) -> None:
+        self.crashes[name] += 1
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        log.error("job.crash", job=name, error=error, exc_info=exc)
+        try:
+            seq = self.d.store.append_event("job_crash", {"job": name, "error": error})
+        except Exception as store_exc:  # noqa: BLE001 - still alert and capture
+            log.error("job.crash_unrecorded", job=name, error=str(store_exc))
+            seq = None
+        await self.d.notifier.alert("job_crash", f"job {name} crashed: {error}; the daemon keeps running")
+        await self.d.notifier.failure(Failure.from_exception(f"daemon.{name}", exc, job=name, event_id=seq))
+
+    # ------------------------------------------------------------------ trading jobs
+
+    async def decision(self) -> None:
+        """One decision cycle, only on a trading day while the market is open (broker clock)."""
+        d = self.d
+        if not await d.hours.trading_day():
+            self._skip("decision", "not a trading day (broker calendar)")
+            return
+        if d.settings.risk.trading_hours_only and not await d.hours.is_open():
+            self._skip("decision", "market closed (broker clock)")
+            return
+        out = await d.engine.decide()
+        self.last_decision = f"{out.status} at {utcnow():%H:%M:%S}Z"
+        payload = {"status": out.status, "reason": out.reason[:500], "decision_id": out.decision_id,
+                   "qty": getattr(out, "qty", None)}
+        if out.consensus is not None:
+            payload["votes"] = [{"agent": b.agent, "action": b.action, "error": b.error}
+                                for b in out.consensus.ballots]
+            payload["enter_votes"], payload["required"] = out.consensus.enter_votes, out.consensus.required_votes
+        d.store.append_event("decision_cycle", payload)
+        log.info("decision.done", status=out.status, reason=out.reason, decision_id=out.decision_id)
+
+    async def manage(self) -> None:
+        """Take profit / stop loss / time exits of open condors, in market hours."""
+        if self.d.equity is not None:  # equity slates are managed by the next rebalance
+            return
+        if not await self.d.hours.is_open():
+            return
+        outcomes = await self.d.engine.manage()
+        if outcomes:
+            self.d.store.append_event("manage_cycle", {"outcomes": [
+                {"structure_id": o.structure_id, "action": o.action, "reason": o.reason[:300],
+                 "debit": o.debit, "pnl": o.pnl} for o in outcomes]})
+            log.info("manage.done", actions=[o.action for o in outcomes])
+
+    async def reconcile(self) -> None:
+        """Store vs broker, in market hours (orphans closed, fills booked, externals adopted)."""
+        if not await self.d.hours.is_open():
+            return
+        report = await self.d.reconciler.run()
+        if not report.clean:
+            log.warning("reconcile.findings", orphans=report.orphans, closed=[c.symbol for c in report.closed],
+                        errors=report.errors)
+
+    async def eod(self) -> None:
+        """After the close on trading days: equity snapshot and a one-line report of the day."""
+        d = self.d
+        if not await d.hours.trading_day():
+            return
+        account = await d.broker.account()
+        now = utcnow()
+        d.store.record_equity(now, account.equity, account.cash)
+        _, orders_today = order_counts(d.store.orders(), now)
+        report = {"equity": account.equity, "cash": account.cash, "day_pnl": account.equity - account.last_equity,
+                  "open_trades": len(d.store.trades(status="open")), "orders_today": orders_today,
+                  "orders_in_flight": len(orders_in_flight(d.store)), "job_crashes": dict(self.crashes)}
+        d.store.append_event("eod_report", report)
+        log.info("eod.report", **{k: str(v) if not isinstance(v, dict) else v for k, v in report.items()})
+
+    # ------------------------------------------------------------------ equity / index accounts
+
+    async def advise(self) -> None:
+        """Daily advisor picks (written to the account's picks/ dir, e-mailed if configured)."""
+        if not await self.d.hours.trading_day():
+            return
+        report = await self.d.equity.advise()
+        self.d.store.append_event("advise_done", {"written": report is not None})
+
+    async def grade(self) -> None:
+        """Grade matured picks against realized returns (this account's files only)."""
+        if not await self.d.hours.trading_day():
+            return
+        await self.d.equity.grade()
+        self.d.store.append_event("grade_done", {})
+
+    async def train(self) -> None:
+        """Weekly walk-forward retrain of the screener."""
+        model = await self.d.equity.train()
+        self.d.store.append_event("train_done", {"model": str(getattr(model, "meta", ""))[:300]})
+
+    async def train_if_needed(self) -> None:
+        """Once after READY: train when the account has no model or an old one."""
+        model = await self.d.equity.ensure_model()
+        self.d.store.append_event("train_checked", {"trained": model is not None})
+
+    # ------------------------------------------------------------------ health
+
+    async def health(self) -> Health:
+        """Loop, scheduler and stream; WATCHDOG=1 only when all three are healthy."""
+        d = self.d
+        problems: list[str] = []
+        lag = d.loop_lag_s()
+        if lag > d.timings.loop_lag_s:
+            problems.append(f"event loop late by {lag:.1f}s")
+        if not d.scheduler_running():
+            problems.append("scheduler not running")
+        if not d.feed_alive():
+            problems.append("quote stream thread stopped")
+            d.restart_feed()
+        try:
+            market_open = await d.hours.is_open()
+        except BrokerError as exc:  # the broker's trouble is not the daemon's health
+            log.warning("health.clock_unavailable", error=str(exc))
+            market_open = False
+        problems += await d.stream.check(market_open)
+        status = self.status_line(market_open, problems)
+        result = Health(not problems, tuple(problems), status)
+        d.sd.status(status)
+        if result.ok:
+            d.sd.watchdog()
+        else:
+            log.warning("health.unhealthy", problems=problems)
+        d.last_health = result
+        return result
+
+    def status_line(self, market_open: bool, problems: list[str]) -> str:
+        d = self.d
+        head = "UNHEALTHY: " + "; ".join(problems) if problems else "trading"
+        if d.halted():
+            head += " (STOP flag: halted)"
+        market = "market open" if market_open else "market closed"
+        decision = f"last decision {self.last_decision}" if self.last_decision else "no decision yet"
+        return f"{head}; {market}; {d.stream.summary()}; {decision}; open trades {len(d.store.trades(status='open'))}"
+
+    def _skip(self, job: str, reason: str) -> None:
+        log.info(f"{job}.skipped", reason=reason)
+        self.d.store.append_event("decision_skipped", {"reason": reason})
+
+
+# ---------------------------------------------------------------------- the scheduler
+
+
+def check_crons(t: Timings) -> None:
+    """ValueError naming the setting when a cron expression cannot be parsed."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    for name, cron in (("SCHEDULE_DECISION_CRON", t.decision_cron), ("SCHEDULE_EOD_CRON", t.eod_cron),
+                       ("SCHEDULE_ADVISE_CRON", t.advise_cron), ("SCHEDULE_GRADE_CRON", t.grade_cron),
+                       ("SCHEDULE_TRAIN_CRON", t.train_cron)):
+        try:
+            if cron:
+                CronTrigger.from_crontab(cron, timezone=NY)
+        except ValueError as exc:
+            raise ValueError(f"{name}={cron!r} is not a 5-field cron expression: {exc}") from exc
+
+
+def build_scheduler(jobs: Jobs, t: Timings) -> Any:
+    """An ``AsyncIOScheduler`` (America/New_York) with the five jobs, each guarded, at most one
+    instance at a time, coalesced, with a misfire grace; not started."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    sched = AsyncIOScheduler(timezone=NY, job_defaults={"max_instances": 1, "coalesce": True})
+    now = datetime.now(NY)
+
+    def add(name: str, cron: str | None, every_s: float | None, start: datetime | None = None) -> None:
+        if every_s:
+            trigger: Any = IntervalTrigger(seconds=every_s, timezone=NY)
+        elif cron:
+            trigger = CronTrigger.from_crontab(cron, timezone=NY)
+        else:
+            return
+        kwargs = {"next_run_time": start} if start is not None else {}
+        sched.add_job(jobs.guarded(name, getattr(jobs, name)), trigger, id=name, name=name, max_instances=1,
+                      coalesce=True, misfire_grace_time=t.misfire_grace_s(every_s), **kwargs)
+
+    first = now + timedelta(seconds=t.first_run_after_s) if t.first_run_after_s is not None else None
+    add("decision", t.decision_cron, t.decision_every_s, first)
+    add("manage", None, t.manage_every_s)
+    add("reconcile", None, t.reconcile_every_s)
+    add("health", None, t.health_every_s, now)
+    add("eod", t.eod_cron, t.eod_every_s)
+    if jobs.d.equity is not None:
+        add("advise", t.advise_cron, None)
+        add("grade", t.grade_cron, None)
+        add("train", t.train_cron, None)
+        # a fresh account needs a model before its first decision; minutes of work, so after READY
+        sched.add_job(jobs.guarded("train_if_needed", jobs.train_if_needed), "date",
+                      run_date=now + timedelta(seconds=1), id="train_if_needed", name="train_if_needed")
+    return sched

@@ -1,0 +1,209 @@
+"""Daemon fixtures: the real Daemon against ``stockbot sim`` on loopback, a local NOTIFY_SOCKET.
+
+The sim runs in-process on the test's loop (``make_sim``) with a frozen clock at ``T0`` (a
+Wednesday, 10:30 New York) and the market always open, so the broker's clock and calendar say
+"trading day, open" and nothing moves unless a test moves it. Jobs run on long intervals and
+tests fire them with ``Daemon.trigger`` (through the scheduler, like a timer would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import pytest
+import structlog
+from pydantic import SecretStr
+
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+from stockbot import config  # noqa: E402
+from stockbot.config import (AgentSettings, AgentSpec, AlpacaSettings, CondorSettings, LessonSettings,  # noqa: E402
+                             RiskSettings, Settings)
+from stockbot.daemon import Daemon  # noqa: E402
+from stockbot.daemon_jobs import Timings  # noqa: E402
+from stockbot.sdnotify import SdNotifier  # noqa: E402
+from stockbot.sim.accounts import AccountSpec  # noqa: E402
+from stockbot.sim.app import SimServer  # noqa: E402
+
+T0 = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)
+KEY, SECRET = "SIMKEY_DAEMON", "SIMSECRET_DAEMON"
+ACCOUNT = "dmn"
+REPO_SEEDS = Path(__file__).resolve().parents[2] / "memory" / "lessons"
+# Jobs never fire by themselves during a test (an hour), except health, which must keep pinging.
+QUIET = Timings(decision_cron=None, decision_every_s=3600, manage_every_s=3600, reconcile_every_s=3600,
+                health_every_s=0.5, eod_cron=None, eod_every_s=3600, stream_silence_s=30, stop_timeout_s=10,
+                clock_ttl_s=0.5)
+
+
+class RecordingAlerter:
+    """Stands in for ``stockbot.alerts.Alerter`` (same ``send``), keeping what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, kind: str, message: str, *, force: bool = False) -> None:
+        self.sent.append((kind, message))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.sent]
+
+
+class NotifySocket:
+    """A bound AF_UNIX datagram socket playing systemd: a thread collects what the daemon sends
+    (the kernel queue holds only a few datagrams, so it is drained continuously)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.messages: list[str] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._collect, name="notify-socket", daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        while not self._closed:
+            try:
+                data = self.sock.recv(65536)
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.messages.append(data.decode())
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            return [line for m in self.messages for line in m.split("\n")]
+
+    def close(self) -> None:
+        self._closed = True
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture(autouse=True)
+def reset_logging():
+    """``run_daemon`` / ``alert_main`` configure logging onto the test's captured stdout, which
+    pytest closes after the test: put structlog and stdlib logging back on open streams."""
+    yield
+    structlog.reset_defaults()
+    logging.basicConfig(level=logging.WARNING, force=True)
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    # AF_UNIX paths are limited to ~107 bytes: pytest's tmp_path can be longer.
+    short = Path(f"/tmp/sbn-{os.getpid()}-{id(tmp_path) % 100000}.sock")
+    short.unlink(missing_ok=True)
+    ns = NotifySocket(short)
+    yield ns
+    ns.close()
+    short.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def seeds(isolated_roots):
+    dest = config.shared_lessons_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in REPO_SEEDS.glob("LL-*.md"):
+        shutil.copy(path, dest / path.name)
+    return dest
+
+
+@pytest.fixture
+async def make_sim():
+    started: list[SimServer] = []
+
+    async def make(**kw: Any) -> SimServer:
+        server = SimServer(seed=kw.pop("seed", 3), always_open=True, start_at=kw.pop("start_at", T0), freeze=True,
+                           mleg_fill="mid",
+                           accounts=[AccountSpec(key_id=KEY, secret=SECRET, equity=Decimal("100000"))],
+                           quote_rate=kw.pop("quote_rate", 5), tick_s=0.1, **kw)
+        await server.start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in reversed(started):
+        await server.stop()
+
+
+def daemon_settings(url: str, *, agent: str = "scripted-enter", account: str = ACCOUNT) -> Settings:
+    agents = tuple(AgentSpec(name=f"agent{i}", kind="llm", model=f"openai/{agent}", api_base=f"{url}/v1",
+                             api_key=SecretStr("sk-sim"), timeout_s=20) for i in range(3))
+    return Settings(
+        account=account,
+        alpaca=AlpacaSettings(api_key=SecretStr(KEY), secret_key=SecretStr(SECRET), base_url=url,
+                              stream_url=url.replace("http://", "ws://") + "/v2/iex"),
+        agents=AgentSettings(agents=agents, deadline_s=30),
+        condor=CondorSettings(dte_bounds=(14, 50), poll_interval_s=0.05, fill_timeout_s=1.0, cancel_timeout_s=2.0),
+        risk=RiskSettings(max_orders_per_hour=100, max_orders_per_day=300),
+        lessons=LessonSettings(capture_min_interval_s=0),
+    )
+
+
+@dataclass
+class Rig:
+    sim: SimServer
+    daemon: Daemon
+    alerts: RecordingAlerter
+
+    async def admin(self, method: str, path: str, body: Any = None) -> Any:
+        async with httpx.AsyncClient(base_url=self.sim.url) as client:
+            resp = await client.request(method, path, json=body)
+            resp.raise_for_status()
+            return resp.json() if resp.content else None
+
+    async def fault(self, **rule: Any) -> dict:
+        return await self.admin("POST", "/_sim/faults", {"key_id": KEY, **rule})
+
+    def order_posts(self) -> list[dict]:
+        return self.sim.state.requests.query(method="POST", path="/v2/orders", key_id=KEY)
+
+    def events(self, kind: str) -> list:
+        return self.daemon.store.events(kind=kind)
+
+
+@pytest.fixture
+def rig_for():
+    """``rig_for(sim, settings=None, timings=QUIET, notify=None) -> Rig`` (not started)."""
+    def make(sim: SimServer, settings: Settings | None = None, timings: Timings = QUIET,
+             notify: NotifySocket | None = None) -> Rig:
+        alerts = RecordingAlerter()
+        sd = SdNotifier({"NOTIFY_SOCKET": str(notify.path)} if notify else {})
+        daemon = Daemon(settings or daemon_settings(sim.url), timings=timings, sd=sd, alerter=alerts,
+                        broker_kwargs={"backoff_s": 0.01})
+        return Rig(sim, daemon, alerts)
+    return make
+
+
+async def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``cond`` on the loop until truthy (no timing assertions: the bound only ends a hang)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def waiter():
+    return wait_for
