@@ -133,8 +133,9 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     from stockbot.dashboard.cli import add_subparser as dashboard
     from stockbot.equities.cli import add_subparser as equities
     from stockbot.lessons.cli import add_subparser as lessons
+    from stockbot.ops_cli import add_subparser as ops
 
-    return [lessons, equities, dashboard]
+    return [lessons, equities, dashboard, ops]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,13 +1,26 @@
-"""``stockbot status``: what an operator needs at a glance, read-only.
+"""``stockbot status`` and ``stockbot validation``: what an operator needs at a glance, read-only.
 
-The state database is opened read-only so status never blocks (or is blocked by) a daemon.
+Figures come from the dashboard's read-only collector (``stockbot.dashboard.data`` / ``metrics``):
+trading state, equity and today's P&L, open structures, the last decision and its votes, stream
+freshness, the STOP flag, the lessons count and validation progress. The state database is read
+through ``readonly_store`` (``mode=ro`` while a daemon runs, else a private snapshot copy), so status
+never blocks a daemon and never creates a file in an account directory.
 """
 
 from __future__ import annotations
 
-from stockbot.config import account_paths, accounts_root, memory_dir, memory_root, validate_account_id
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from stockbot.config import (account_paths, accounts_root, load_settings, memory_dir, memory_root,
+                             validate_account_id)
 from stockbot.flags import read_stop
-from stockbot.store import Store, StoreError, iter_account_dbs
+from stockbot.store import StoreError, iter_account_dbs
+
+NY = ZoneInfo("America/New_York")
+FINAL_ORDER_STATES = ("filled", "canceled", "expired", "rejected")
 
 
 def known_accounts() -> list[str | None]:
@@ -19,38 +32,110 @@ def known_accounts() -> list[str | None]:
     return accounts
 
 
-def account_status(account: str | None, *, events: int = 10) -> str:
-    """A text block: STOP flag, last decision and recent events of one account."""
+def _money(v: Decimal | None, signed: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:+,.2f}" if signed else f"{v:,.2f}"
+
+
+def _when(ts: datetime | str | None) -> str:
+    if ts is None:
+        return "never"
+    return ts.isoformat(timespec="seconds") if isinstance(ts, datetime) else str(ts)
+
+
+def _short(payload: dict, limit: int = 120) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in payload.items())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _lessons_line(account: str | None) -> str:
+    from stockbot.lessons.files import LessonStore
+
+    try:
+        loaded = LessonStore(account).load()
+    except Exception as exc:  # noqa: BLE001 - a broken lessons dir is shown, not fatal
+        return f"lessons: unreadable ({type(exc).__name__}: {exc})"
+    errors = f", {len(loaded.errors)} file(s) with errors" if loaded.errors else ""
+    return f"lessons: {len(loaded.lessons)}{errors}"
+
+
+def validation_progress(report: Any, verdict: str) -> str:
+    """One line: days/trades/win rate against their thresholds, and the gate's verdict."""
+    by = {c.name: c for c in report.criteria}
+    d, t, w = by["days"], by["trades"], by["win_rate"]
+    return (f"validation: days {int(d.value)}/{int(d.threshold)}, trades {int(t.value)}/{int(t.threshold)}, "
+            f"win rate {w.value:.1%}/{w.threshold:.0%}, profit factor {report.profit_factor:.2f} -> "
+            + ("PASSED" if report.passed else "not passed") + f" ({verdict})")
+
+
+def _summary(data: Any, lines: list[str]) -> None:
+    """Append the collected figures of one account (``dashboard.data.AccountData``)."""
+    s = data.settings
+    lines.append(f"strategy: {s.strategy}, {'paper' if s.paper else 'LIVE'}"
+                 + ("" if s.loaded else " (settings not loadable: defaults shown)"))
+    h = data.health
+    reasons = f" ({', '.join(h.state_reasons)})" if h and h.state_reasons else ""
+    lines.append(f"trading state: {data.state_name}{reasons}")
+    if data.error:
+        lines.append(f"state: {data.error}")
+        return
+    f = data.figures
+    if f is None or f.latest is None:
+        lines.append("equity: no equity recorded yet")
+    else:
+        lines.append(f"equity: {_money(f.latest)} at {_when(f.latest_ts)}; today's P&L: "
+                     + (_money(f.pnl_today, signed=True) if f.pnl_today is not None else "n/a (nothing recorded today)"))
+    lines.append(f"realised P&L: {_money(data.realised, signed=True)} over {data.closed_count} closed trade(s)")
+    lines.append(f"open positions: {len(data.positions)}")
+    for p in data.positions:
+        legs = " ".join(f"{sym}:{qty}" for sym, qty in p.legs)
+        lines.append(f"  {p.structure_id} {p.strategy} qty {p.qty} opened {p.opened}"
+                     + (f" entry {p.entry_price}" if p.entry_price else "") + (f" [{legs}]" if legs else ""))
+    if data.decisions:
+        d = data.decisions[0]
+        outcome = f" -> {d.outcome}" if d.outcome else ""
+        lines.append(f"last decision: {d.ts} {d.action} ({d.reason}){outcome}; "
+                     f"ENTER votes {d.enter_votes}/{d.n_agents}, required {d.required}")
+        for v in d.votes:
+            lines.append(f"  vote {v.agent:<12} {v.action:<5} {v.error or ''}".rstrip())
+    else:
+        lines.append("last decision: none yet")
+    if h is not None:
+        st = h.stream
+        lines.append(f"stream: {st.status}" + (f" ({st.kind} at {_when(st.ts)})" if st.kind else ""))
+    if data.validation is not None:
+        lines.append(validation_progress(data.validation, data.validation_verdict))
+
+
+def account_status(account: str | None, *, events: int = 10, now: datetime | None = None) -> str:
+    """A text block for one account: STOP flag, trading state, equity and P&L, positions, last
+    decision and votes, stream, lessons, validation, orders not final and recent events."""
+    from stockbot.dashboard.data import collect_account, readonly_store
+
     validate_account_id(account)
     name = account or "default"
     lines = [f"== account {name} ({memory_dir(account)})"]
     stop = read_stop(account)
     lines.append("STOP: " + (f"HALTED by {stop.get('who')} at {stop.get('when')}: {stop.get('why')}"
                              if stop else "not set (trading allowed)"))
+    data, _secrets = collect_account(account, now=now, decisions=1, events=events)
+    _summary(data, lines)
+    lines.append(_lessons_line(account))
+    if data.error:
+        return "\n".join(lines)
     try:
-        store = Store.for_account(account, readonly=True)
+        with readonly_store(account_paths(account)["state_db"]) as store:
+            pending = [o for o in store.orders() if o["status"] not in FINAL_ORDER_STATES]
+            recent = store.last_events(events)
     except StoreError as exc:
         lines.append(f"state: {exc}")
         return "\n".join(lines)
-    with store:
-        decisions = store.decisions(limit=1)
-        if decisions:
-            d = decisions[0]
-            lines.append(f"last decision: {d['ts']} {d['action']} ({d['reason']})")
-            for v in store.votes(d["decision_id"]):
-                lines.append(f"  vote {v['agent']:<12} {v['action']:<5} {v['error'] or ''}")
-        open_orders = [o for o in store.orders() if o["status"] not in ("filled", "canceled", "expired",
-                                                                          "rejected")]
-        lines.append(f"orders not final: {len(open_orders)}")
-        lines.append(f"recent events ({events}):")
-        for ev in store.last_events(events):
-            lines.append(f"  #{ev.seq} {ev.ts.isoformat(timespec='seconds')} {ev.kind} {_short(ev.payload)}")
+    lines.append(f"orders not final: {len(pending)}")
+    lines.append(f"recent events ({events}):")
+    for ev in recent:
+        lines.append(f"  #{ev.seq} {ev.ts.isoformat(timespec='seconds')} {ev.kind} {_short(ev.payload)}")
     return "\n".join(lines)
-
-
-def _short(payload: dict, limit: int = 120) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in payload.items())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def render_status(account: str | None, *, all_accounts: bool = False, events: int = 10) -> str:
@@ -59,3 +144,52 @@ def render_status(account: str | None, *, all_accounts: bool = False, events: in
         return account_status(account, events=events)
     blocks = [account_status(acc, events=events) for acc in known_accounts()]
     return "\n\n".join(blocks) if blocks else f"no accounts with state under {memory_root()}"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _parse_ts(raw: Any) -> datetime | None:
+    if not raw:
+        return None
+    ts = datetime.fromisoformat(str(raw))
+    return ts if ts.tzinfo else ts.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def validation_command(account: str | None, *, today: date | None = None) -> tuple[int, str]:
+    """``stockbot validation``: (exit code, text). The report covers the account's closed trades of
+    its strategy; the first paper trade is the earliest trade's ``opened_ts``. Exit 0 for a paper
+    account (report only) and for a live account that may trade (passed, or the explicit override);
+    1 for a live account that has not passed. Raises ConfigError for broken settings."""
+    from stockbot.dashboard.data import readonly_store
+    from stockbot.engine.riskctx import closed_trades
+    from stockbot.risk.validation import live_allowed, render_table, validation_report
+
+    settings = load_settings(account)
+    today = today or datetime.now(NY).date()
+    db = account_paths(account)["state_db"]
+    rows: list[dict[str, Any]] = []
+    if db.exists():
+        with readonly_store(db) as store:
+            rows = store.trades()
+    mine = [r for r in rows if r.get("strategy") == settings.strategy]
+    opened = [ts for ts in (_parse_ts(r.get("opened_ts")) for r in mine) if ts is not None]
+    first = min(opened) if opened else None
+    report = validation_report(closed_trades(mine, settings.strategy), first, today, settings.validation)
+    paper = settings.alpaca.paper
+    allowed, reason = live_allowed(report, paper, settings.validation.live_override)
+    name = account or "default"
+    first_txt = first.astimezone(NY).date().isoformat() if first else "none yet"
+    lines = [f"paper validation of account {name} (strategy {settings.strategy}, {'paper' if paper else 'LIVE'})",
+             f"first paper trade: {first_txt}; closed trades: {report.trades}; as of {today.isoformat()}", "",
+             render_table(report), ""]
+    if paper:
+        lines.append(f"paper account: report only (live trading would be "
+                     f"{'allowed' if report.passed else 'blocked'} by this report)")
+        return 0, "\n".join(lines)
+    lines.append(("live trading: allowed: " if allowed else "live trading: BLOCKED: ") + reason)
+    return (0 if allowed else 1), "\n".join(lines)
+
+
+__all__ = ["account_status", "known_accounts", "render_status", "validation_command",
+           "validation_progress"]
