@@ -182,7 +182,26 @@ class Reconciler:
             if effect:
                 booked.append((row["decision_id"], effect))
             resolved.append((cid, order.status))
+        booked.extend(await self._book_unbooked_entries())
         return resolved, unresolved, booked, working
+
+    async def _book_unbooked_entries(self) -> list[tuple[str, str]]:
+        """Entry fills the store acknowledged whose trade was never written (a crash between the
+        order update and ``record_open``). Only openings: booking one is idempotent by structure id,
+        while re-applying a partial close would count it twice."""
+        have = {t["structure_id"] for t in self.store.trades()}
+        booked = []
+        for row in self.store.orders(status="filled"):
+            if row.get("purpose") != "condor_open" or not row.get("decision_id") or row["decision_id"] in have:
+                continue
+            order = await self.broker.order_by_client_id(row["client_order_id"])
+            if order is None:
+                continue
+            effect = apply_resolved(self.store, row, order)
+            if effect:
+                have.add(row["decision_id"])
+                booked.append((row["decision_id"], effect))
+        return booked
 
     async def _cancel(self, order: BrokerOrder) -> BrokerOrder:
         """Cancel a stale working order and wait (bounded) until the broker confirms its end."""

@@ -96,6 +96,36 @@ async def test_restart_between_post_and_store_update_books_exactly_one_condor(ma
     second.close()
 
 
+async def test_restart_after_the_fill_was_acknowledged_but_before_the_trade_was_booked(make_sim, tmp_path, build,
+                                                                                        settings_for):
+    """Found by the chaos suite (kill -9 'after_ack'): the store says the entry order is filled,
+    but the process died before record_open. Restart must book exactly that condor."""
+    sim = await make_sim()
+    path = tmp_path / "state.db"
+    first = Store(path)
+    rig = build(sim, first)
+    snap = await take_snapshot(rig.broker, rig.settings, rig.engine.deps.now())
+    condor = build_condor(snap.chain, snap.spot, snap.clock.ts, clamp_params({"dte": 40}, rig.settings.condor),
+                          rig.settings.condor)
+    intent = condor_intent(condor, 1, -condor.credit_natural, "eng-condor-ack-condor_open-0", decision_id="condor-ack")
+    order = await rig.executor.submit(intent)  # intent stored, POSTed, the fill acknowledged in the store...
+    assert order.status == "filled" and first.get_order(intent.client_order_id)["status"] == "filled"
+    assert first.trades() == []  # ...and the process died before the trade was written
+    first.close()
+
+    second = Store(path)
+    rig = build(sim, second, settings_for(sim, agent="scripted-hold"))
+    report = await rig.reconciler.run(startup=True)
+    assert report.booked == (("condor-ack", "opened"),) and report.orphans == () and report.adopted == ()
+    assert rig.requests("DELETE", prefix="/v2/positions") == [] and len(rig.order_posts()) == 1
+    [trade] = second.trades(status="open")
+    assert {p.symbol: p.qty for p in await rig.broker.positions()} == {
+        leg["symbol"]: Decimal(leg["qty"]) for leg in trade["legs"]}
+    again = await rig.reconciler.run()
+    assert again.clean and len(second.trades()) == 1  # booking is idempotent
+    second.close()
+
+
 async def test_stale_working_entry_is_cancelled_not_left_to_fill(make_sim, store, build):
     sim = await make_sim()
     rig = build(sim, store)
