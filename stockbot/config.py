@@ -8,6 +8,7 @@ maps onto a typed slice. ``memory_dir()`` is the one place that turns an account
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -394,12 +395,17 @@ def read_env_file(path: Path) -> dict[str, str]:
     """Parse an env file; unknown keys and unparsable lines are errors naming the file."""
     if not path.exists():
         return {}
-    raw = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): re-save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     for lineno, line in enumerate(raw.splitlines(), 1):
         s = line.strip()
         if s and not s.startswith("#") and "=" not in s:
             raise ConfigError(f"{path}:{lineno}: not a KEY=value line: {s[:40]!r}")
-    values = dotenv_values(path, interpolate=False)
+    values = dotenv_values(stream=io.StringIO(raw), interpolate=False)
     check_env_file_mode(path, values)
     known = known_env_keys()
     unknown = sorted(k for k in values if k not in known)

@@ -407,7 +407,10 @@ class _Tx:
     def __enter__(self) -> None:
         db = self.store._db
         if not db.in_transaction:
-            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # e.g. another process holds the write lock
+                raise StoreError(f"{self.store.path}: cannot write: {exc}") from exc
             self.outer = True
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:

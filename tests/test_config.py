@@ -185,3 +185,17 @@ def test_account_env_examples_load(name):
     write_env(envdir, ".env.x-example", text, 0o600)
     s = load_settings("x-example")
     assert s.strategy == "index" and s.equity.profile == "max_aggro" and s.risk.daily_loss_limit == 1.0
+
+
+@pytest.mark.parametrize("kind", ["not-utf8", "directory"])
+def test_unreadable_env_file_is_a_clear_config_error(kind):
+    """Found by the chaos suite: these escaped as raw UnicodeDecodeError / IsADirectoryError."""
+    path = Path(os.environ["STOCKBOT_ENV_DIR"]) / ".env.odd"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"STRATEGY=condor\nALPACA_API_KEY=\xff\xfe\x00bad\n")
+        os.chmod(path, 0o600)
+    with pytest.raises(ConfigError) as err:
+        load_settings("odd")
+    assert str(path) in str(err.value)

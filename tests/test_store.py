@@ -144,3 +144,18 @@ def test_sigkill_at_random_points_loses_no_committed_event(tmp_path):
             seqs = {e.seq for e in s.events()}
         assert reported <= seqs, f"lost {sorted(reported - seqs)[:5]}"
     assert len(reported) >= 25
+
+
+def test_a_write_under_another_process_lock_is_a_clear_store_error(tmp_path):
+    """Found by the chaos suite: a locked write raised a raw sqlite3.OperationalError."""
+    path = tmp_path / "locked.db"
+    Store(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match=str(path)):
+            store = Store(path, timeout_s=0.2)
+            store.append_event("x", {})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
