@@ -35,5 +35,9 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/bench.py
 
+# The reliability suite (kill -9 loop, fault session, fuzz, bad inputs, broken storage); figures in RELIABILITY.md.
+chaos: $(STAMP)
+	$(PY) scripts/chaos.py $(CHAOS_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -258,11 +258,35 @@ def bench_lessons(runs: int) -> dict[str, Any]:
     return measure_retrieval()
 
 
+def bench_startup(runs: int) -> dict[str, Any]:
+    """`stockbot run` from spawn to READY=1: a fresh account, then warm restarts."""
+    from stockbot.chaos.daemonbench import measure_startup
+
+    return measure_startup(runs)
+
+
+def bench_memory(runs: int) -> dict[str, Any]:
+    """Resident memory of one daemon with the embedder loaded (target <= 600 MB)."""
+    from stockbot.chaos.daemonbench import measure_memory
+
+    return measure_memory()
+
+
+def bench_screening(runs: int) -> dict[str, Any]:
+    """Screening the full S&P 500 universe: features + prediction time and memory."""
+    from stockbot.equities.bench import measure_screening
+
+    return measure_screening()
+
+
 SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "orders": bench_orders,
     "stream": bench_stream,
     "consensus": bench_consensus,
     "lessons": bench_lessons,
+    "startup": bench_startup,
+    "memory": bench_memory,
+    "screening": bench_screening,
 }
 
 
