@@ -9,7 +9,6 @@ fills and DTEs are deterministic for a seed.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -38,25 +37,7 @@ T0 = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)
 KEY, SECRET = "SIMKEY_ENGINE", "SIMSECRET_ENGINE"
 ACCOUNT = "eng"
 FAST = LadderTiming(poll_interval_s=0.02, fill_timeout_s=0.15, cancel_timeout_s=2.0)
-_LOCAL = {"127.0.0.1", "localhost", "::1", None}
-
-
-@pytest.fixture(autouse=True)
-def no_internet(monkeypatch):
-    """Only loopback resolves: litellm or anything else reaching out fails the test."""
-    real = socket.getaddrinfo
-    attempts: list[str] = []
-
-    def guarded(host, *args, **kwargs):
-        h = host.decode() if isinstance(host, bytes) else host
-        if h not in _LOCAL:
-            attempts.append(str(h))
-            raise OSError(f"test tried to reach {h!r}: no internet in tests")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-    yield
-    assert not attempts, f"tried to reach the internet: {attempts}"
+# No-internet guard: the suite-wide one in tests/conftest.py (resolution and connects).
 
 
 @pytest.fixture
