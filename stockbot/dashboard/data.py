@@ -172,9 +172,14 @@ def readonly_store(db: Path) -> Iterator[Store]:
     with tempfile.TemporaryDirectory(prefix="stockbot-dashboard-") as tmp:
         copy = Path(tmp) / db.name  # a private snapshot, outside every account dir
         shutil.copyfile(db, copy)  # no -wal file: every committed page is in the main file
-        store = Store(copy, readonly=True)
+        try:
+            store = Store(copy, readonly=True)
+        except StoreError as exc:  # the operator must see the account's file, not our temp copy
+            raise StoreError(str(exc).replace(str(copy), str(db))) from exc
         try:
             yield store
+        except StoreError as exc:
+            raise StoreError(str(exc).replace(str(copy), str(db))) from exc
         finally:
             store.close()
 

@@ -24,9 +24,6 @@ def test_corrupted_state_db_is_refused_and_never_rewritten(corrupted):
     assert runs and all(run["exit_code"] not in (0, None) for run in runs)
 
 
-@pytest.mark.xfail(strict=True, reason="dashboard.data.readonly_store opens a private snapshot copy when no daemon "
-                                       "runs, and its error names the copy (/tmp/stockbot-dashboard-*/state.db) "
-                                       "instead of the account's file")
 def test_status_names_the_accounts_own_corrupt_file(corrupted):
     assert [p for r in corrupted for p in r["problems"] if p.startswith("stockbot status")] == []
 

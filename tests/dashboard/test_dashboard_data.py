@@ -14,7 +14,7 @@ from stockbot.config import RiskSettings, account_paths
 from stockbot.dashboard import metrics
 from stockbot.dashboard.data import collect_account, collect_all, readonly_store
 from stockbot.risk.states import TradingState
-from stockbot.store import Event, Store
+from stockbot.store import Event, Store, StoreError
 
 UTC = timezone.utc
 
@@ -192,6 +192,19 @@ def test_an_unreadable_account_is_shown_not_fatal(sample):
     assert broken.error and "state database" in broken.error
     assert broken.state_name == "UNKNOWN"  # never "active" for an account whose state is unknown
     assert [a.account for a in dash.accounts if not a.error] == [None, "nasdaq", "sp500"]
+
+
+def test_a_corrupt_database_is_named_by_its_own_path_not_the_snapshot_copy(sample):
+    # F4 of RELIABILITY.md: the error named /tmp/stockbot-dashboard-*/state.db
+    bad = account_paths("broken")["state_db"]
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"this is not a sqlite database" * 100)
+    with pytest.raises(StoreError) as err:
+        with readonly_store(bad):
+            pass
+    assert str(bad) in str(err.value) and "stockbot-dashboard-" not in str(err.value)
+    broken = [a for a in collect_all().accounts if a.account == "broken"][0]
+    assert str(bad) in broken.error
 
 
 def test_settings_secrets_are_collected_for_redaction_only(sample):
