@@ -78,6 +78,13 @@ class ReconcileReport:
                     or self.adopted or self.orphans or self.errors)
 
 
+def _filled_some(row: Mapping[str, Any]) -> bool:
+    """An order the store knows ended with at least part of it filled."""
+    if row.get("status") == "filled":
+        return True
+    return row.get("status") in ("canceled", "expired") and Decimal(str(row.get("filled_qty") or 0)) > 0
+
+
 def _symbols(row: Mapping[str, Any]) -> tuple[str, ...]:
     intent = row.get("intent") or {}
     legs = tuple(leg["symbol"] for leg in intent.get("legs") or [])
@@ -182,26 +189,38 @@ class Reconciler:
             if effect:
                 booked.append((row["decision_id"], effect))
             resolved.append((cid, order.status))
-        booked.extend(await self._book_unbooked_entries())
+        booked.extend(await self._book_unbooked_fills())
         return resolved, unresolved, booked, working
 
-    async def _book_unbooked_entries(self) -> list[tuple[str, str]]:
-        """Entry fills the store acknowledged whose trade was never written (a crash between the
-        order update and ``record_open``). Only openings: booking one is idempotent by structure id,
-        while re-applying a partial close would count it twice."""
-        have = {t["structure_id"] for t in self.store.trades()}
+    async def _book_unbooked_fills(self) -> list[tuple[str, str]]:
+        """Condor fills the store acknowledged but never booked (a crash between the order update
+        and ``record_open`` / ``record_close``), oldest first so an entry is booked before its exit.
+
+        An entry is booked once per structure id. A close is booked only while its trade is still
+        open and no partial close of that trade carries its client id, so a partial close that was
+        already applied is never counted twice. Without this, the restart would find the legs gone
+        and call the trade "closed elsewhere" with no P&L."""
         booked = []
-        for row in self.store.orders(status="filled"):
-            if row.get("purpose") != "condor_open" or not row.get("decision_id") or row["decision_id"] in have:
+        for row in self.store.orders():
+            if not row.get("decision_id") or not _filled_some(row) or not self._unbooked(row):
                 continue
             order = await self.broker.order_by_client_id(row["client_order_id"])
             if order is None:
                 continue
             effect = apply_resolved(self.store, row, order)
             if effect:
-                have.add(row["decision_id"])
                 booked.append((row["decision_id"], effect))
         return booked
+
+    def _unbooked(self, row: Mapping[str, Any]) -> bool:
+        sid = row["decision_id"]
+        if row.get("purpose") == "condor_open":
+            return not any(t["structure_id"] == sid for t in self.store.trades())
+        if row.get("purpose") == "condor_close":
+            trade = open_trade(self.store, sid)
+            partials = (trade.get("meta") or {}).get("partial_closes") or [] if trade else []
+            return trade is not None and all(p.get("client_order_id") != row["client_order_id"] for p in partials)
+        return False
 
     async def _cancel(self, order: BrokerOrder) -> BrokerOrder:
         """Cancel a stale working order and wait (bounded) until the broker confirms its end."""

@@ -126,6 +126,41 @@ async def test_restart_after_the_fill_was_acknowledged_but_before_the_trade_was_
     second.close()
 
 
+async def test_restart_after_a_closing_fill_was_acknowledged_books_its_pnl(make_sim, tmp_path, build, settings_for):
+    """Found by the chaos suite: the closing mleg filled and the store says so, but the process died
+    before record_close. The restart found no legs left and called the trade "closed_elsewhere"
+    with no P&L; it must book the close from its own fill."""
+    sim = await make_sim()
+    path = tmp_path / "state.db"
+    first = Store(path)
+    rig = build(sim, first)
+    snap = await take_snapshot(rig.broker, rig.settings, rig.engine.deps.now())
+    condor = build_condor(snap.chain, snap.spot, snap.clock.ts, clamp_params({"dte": 40}, rig.settings.condor),
+                          rig.settings.condor)
+    opening = condor_intent(condor, 1, -condor.credit_natural, "eng-condor-cl-condor_open-0", decision_id="condor-cl")
+    await rig.executor.submit(opening)
+    await rig.reconciler.run()  # books the entry (as the engine would have)
+    [trade] = first.trades(status="open")
+    closing = condor_intent(condor, 1, None, "eng-condor-cl-condor_close-0", closing=True, decision_id="condor-cl")
+    order = await rig.executor.submit(closing)  # the close filled and was acknowledged in the store...
+    assert order.status == "filled" and first.get_order(closing.client_order_id)["status"] == "filled"
+    assert first.trades(status="open")  # ...and the process died before the trade was closed
+    first.close()
+
+    second = Store(path)
+    rig = build(sim, second, settings_for(sim, agent="scripted-hold"))
+    report = await rig.reconciler.run(startup=True)
+    assert report.booked == (("condor-cl", "closed"),) and report.closed_structures == ()
+    [closed] = second.trades(status="closed")
+    assert closed["meta"]["close_reason"] == "recovered_fill"
+    assert closed["exit_client_order_id"] == closing.client_order_id
+    assert closed["pnl"] is not None and Decimal(str(closed["exit_price"])) > 0
+    assert rig.requests("DELETE", prefix="/v2/positions") == [] and len(rig.order_posts()) == 2
+    again = await rig.reconciler.run()
+    assert again.clean and len(second.trades(status="closed")) == 1  # booking is idempotent
+    second.close()
+
+
 async def test_stale_working_entry_is_cancelled_not_left_to_fill(make_sim, store, build):
     sim = await make_sim()
     rig = build(sim, store)
