@@ -43,7 +43,7 @@ def _start_run(ws: Workspace, notify: NotifySocket, log: Path) -> tuple[subproce
     with open(log, "a", encoding="utf-8") as fh:
         wall, mono = time.time(), time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "stockbot.cli", "run", "--account", ws.account], cwd=ROOT,
-                                env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                env=env, stdout=fh, stderr=subprocess.STDOUT)
     return proc, wall, mono
 
 
@@ -81,11 +81,12 @@ def measure_startup(runs: int = 5) -> dict[str, Any]:
             for i in range(runs + 1):
                 notify.lines.clear()
                 proc, wall, mono = _start_run(ws, notify, work / "daemon.log")
-                ready = notify.first("READY=1", 180)
+                try:
+                    ready = notify.first("READY=1", 180)
+                finally:
+                    rc = _stop(proc)
                 if ready is None:
-                    _stop(proc)
-                    raise RuntimeError(f"no READY=1 within 180 s (log: {work / 'daemon.log'})")
-                rc = _stop(proc)
+                    raise RuntimeError(f"no READY=1 within 180 s (exit code {rc})")
                 steps, seq = _steps(ws.state_db, seq, wall)
                 lives.append({"cold": i == 0, "ready_s": round(ready - mono, 3), "exit_code": rc, **steps})
         finally:
@@ -122,26 +123,27 @@ def measure_memory(trade_s: float = 30.0, samples_every_s: float = 0.5) -> dict[
             ws = Workspace(work / "account", account="bench")
             ws.write_env(sim.url)
             proc, _wall, _mono = _start_run(ws, notify, work / "daemon.log")
-            if notify.first("READY=1", 180) is None:
+            try:
+                if notify.first("READY=1", 180) is None:
+                    raise RuntimeError("stockbot run: no READY=1 within 180 s")
+                time.sleep(5.0)
+                idle = _rss_mb(proc.pid)
+            finally:
                 _stop(proc)
-                raise RuntimeError("stockbot run: no READY=1 within 180 s")
-            time.sleep(5.0)
-            idle = _rss_mb(proc.pid)
-            _stop(proc)
             child = DaemonChild(ws, work / "daemon.log", decision_every=2.0)
-            ready = child.wait_line(lambda line: line.endswith(" daemon_ready"), 180)
-            if ready is None:
-                child.terminate()
-                raise RuntimeError("demo-speed daemon: no READY within 180 s")
-            at_ready = _rss_mb(child.proc.pid)
-            samples = []
-            end = time.monotonic() + trade_s
-            while time.monotonic() < end and child.alive():
-                samples.append(_rss_mb(child.proc.pid)["VmRSS"])
-                time.sleep(samples_every_s)
-            last = _rss_mb(child.proc.pid)
-            decisions = sum(1 for line in child.reports() if line.endswith(" decision_cycle"))
-            rc = child.terminate()
+            try:
+                if child.wait_line(lambda line: line.endswith(" daemon_ready"), 180) is None:
+                    raise RuntimeError("demo-speed daemon: no READY within 180 s")
+                at_ready = _rss_mb(child.proc.pid)
+                samples = []
+                end = time.monotonic() + trade_s
+                while time.monotonic() < end and child.alive():
+                    samples.append(_rss_mb(child.proc.pid)["VmRSS"])
+                    time.sleep(samples_every_s)
+                last = _rss_mb(child.proc.pid)
+                decisions = sum(1 for line in child.reports() if line.endswith(" decision_cycle"))
+            finally:
+                rc = child.terminate()
         finally:
             notify.close()
             sim.stop()

@@ -188,6 +188,7 @@ def run_fault_session(workdir: Path, seconds: float, rate: float, *, seed: int =
     workdir.mkdir(parents=True, exist_ok=True)
     sim = SimProcess(workdir, seed=seed, extra=("--rate-limit", "100000"))
     notify = NotifySocket(Path(f"/tmp/stockbot-chaos-{os.getpid()}-{seed}.sock"))
+    child: DaemonChild | None = None
     try:
         ws = Workspace(workdir / "account")
         ws.write_env(sim.url, ALPACA_REQUESTS_PER_MINUTE="200")
@@ -225,6 +226,8 @@ def run_fault_session(workdir: Path, seconds: float, rate: float, *, seed: int =
         broker = check_broker(sim.orders(), sim.positions(), ws.state_db)
         acct = account(ws.state_db, injector.served)
     finally:
+        if child is not None and child.alive():  # an error above must not leave a daemon behind
+            child.kill9()
         notify.close()
         sim.stop()
     out.update({

@@ -122,8 +122,8 @@ def _life(sim: SimProcess, ws: Workspace, workdir: Path, phase: Phase, rng: rand
     reports = child.kill9()
     info["reports"] = len(reports)
     info["last_report"] = reports[-1] if reports else None
-    ready = [t for t, line in child.lines if "daemon_ready" in line]
-    info["ready_s"] = round(ready[0] - child.started, 2) if ready else None
+    ready_at = [t for t, line in child.lines if line.endswith(" daemon_ready")]
+    info["ready_s"] = round(ready_at[0] - child.started, 2) if ready_at else None
     claims = check_claims(ws.state_db, reports)
     info["claims"] = claims.as_dict()
     return info

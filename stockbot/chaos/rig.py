@@ -44,9 +44,10 @@ class SimProcess:
                "--account", f"{KEY}:{SECRET}:equity=1000000", *extra]
         self._log = open(self.log_path, "w", encoding="utf-8")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                                     env={**os.environ, **OFFLINE_ENV}, start_new_session=True)
+                                     env={**os.environ, **OFFLINE_ENV})
         self.url = self._read_url()
-        threading.Thread(target=self._drain, name="sim-log", daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, name="sim-log", daemon=True)
+        self._drainer.start()
 
     def _read_url(self) -> str:
         assert self.proc.stdout is not None
@@ -60,13 +61,15 @@ class SimProcess:
             if m:
                 return m.group(1)
         self.proc.kill()
+        self.proc.wait()
+        self._log.close()
         raise RuntimeError(f"stockbot sim did not print its URL (log: {self.log_path})")
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self._log.write(line)
-        self._log.flush()
+        self._log.flush()  # the pipe closed: the sim has exited
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         """Call the sim's admin API; returns parsed JSON (None for an empty answer)."""
@@ -103,6 +106,8 @@ class SimProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._drainer.join(5)
+        self._log.close()
 
 
 @dataclass
@@ -235,8 +240,7 @@ class DaemonChild:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stockbot.chaos.child", "--account", ws.account, "--report-fd", str(w),
              "--decision-every", str(decision_every), *extra],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, pass_fds=(w,),
-            start_new_session=True)
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, pass_fds=(w,))
         os.close(w)
         self.started = time.monotonic()
         self.lines: list[tuple[float, str]] = []
