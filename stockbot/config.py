@@ -404,7 +404,10 @@ def read_env_file(path: Path) -> dict[str, str]:
     for lineno, line in enumerate(raw.splitlines(), 1):
         s = line.strip()
         if s and not s.startswith("#") and "=" not in s:
-            raise ConfigError(f"{path}:{lineno}: not a KEY=value line: {s[:40]!r}")
+            # The line itself is not echoed: a pasted key on a line of its own would reach the
+            # journal and the refusal lesson.
+            raise ConfigError(f"{path}:{lineno}: not a KEY=value line ({len(s)} characters, not shown: "
+                              "it may hold a key); write it as NAME=value or comment it out with #")
     values = dotenv_values(stream=io.StringIO(raw), interpolate=False)
     check_env_file_mode(path, values)
     known = known_env_keys()

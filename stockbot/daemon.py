@@ -26,14 +26,14 @@ from typing import Any
 import structlog
 
 from stockbot import log as slog
-from stockbot.config import Settings, load_settings, require_broker_keys
+from stockbot.config import ConfigError, Settings, load_settings, require_broker_keys
 from stockbot.daemon_jobs import (NY, Jobs, LoopWatch, MarketHours, StreamMonitor, Timings, build_scheduler,
                                   check_crons)
 from stockbot.domain import utcnow
 from stockbot.engine.base import Notifier, orders_in_flight
 from stockbot.flags import read_stop
 from stockbot.sdnotify import SdNotifier
-from stockbot.store import Store
+from stockbot.store import Store, StoreError, StoreLocked
 
 log = structlog.get_logger("daemon")
 EXIT_OK = 0
@@ -115,7 +115,12 @@ class Daemon:
         s = self.settings
         self._check_schedule()
         self._status("opening the state store")
-        self.store = Store.for_account(self.account)
+        try:
+            self.store = Store.for_account(self.account)
+        except StoreLocked as exc:  # another process holds it: may clear, systemd may retry
+            raise StartupRefused(f"state database busy: {exc}") from exc
+        except StoreError as exc:  # damaged or too new: retrying cannot help, an operator must act
+            raise StartupRefused(f"state database unusable: {exc}", EXIT_CONFIG) from exc
         self.store.append_event("daemon_start", {"strategy": s.strategy, "paper": s.alpaca.paper, "pid": os.getpid()})
         self.alerter = self.alerter or Alerter(s.alerts, self.account)
         self.notifier = Notifier(alerter=self.alerter)
@@ -232,6 +237,8 @@ class Daemon:
 
             alerter = Alerter(self.settings.alerts, self.account)
         await Notifier(alerter=alerter).alert("startup_refused", exc.reason)
+        await asyncio.to_thread(record_refusal, self.account, exc.reason, exc.exit_code, capture=self.capture,
+                                store=self.store, settings=self.settings.lessons)
         if self.scheduler is not None:  # a failure after the jobs started: take them down again
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
@@ -390,6 +397,28 @@ class Daemon:
         self.sd.status(f"starting: {text}")
 
 
+def record_refusal(account: str | None, reason: str, exit_code: int, *, capture: Any = None, store: Any = None,
+                   settings: Any = None) -> None:
+    """Write a refused start-up into the account's lessons (never raises).
+
+    Used before the lessons service exists too (bad settings, damaged state file): then a plain
+    LessonCapture without an index writes the lesson file; the next start indexes it."""
+    from stockbot.lessons.failure import Failure
+
+    kind = "config_error" if exit_code == EXIT_CONFIG else "startup_refused"
+    failure = Failure(kind, "daemon.startup", reason, {"reason": reason, "exit_code": exit_code},
+                      impact="The daemon did not start: no decisions, no management, no reconciliation for "
+                             "this account until it is fixed.")
+    try:
+        if capture is None:
+            from stockbot.lessons.capture import LessonCapture
+
+            capture = LessonCapture(account, store=store, settings=settings)
+        capture.capture(failure)
+    except Exception as exc:  # noqa: BLE001 - the refusal itself must still be reported
+        log.error("daemon.refusal_lesson_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+
 async def serve(daemon: Daemon) -> int:
     """Start ``daemon`` and run it until SIGTERM/SIGINT; returns the process exit code."""
     daemon.install_signal_handlers()
@@ -408,10 +437,19 @@ async def serve(daemon: Daemon) -> int:
 def run_daemon(account: str | None) -> int:
     """``stockbot run``: one account's daemon in the foreground; returns the exit code.
 
-    ConfigError (bad settings, missing keys) propagates: the CLI prints it and exits 2."""
-    settings = load_settings(account)
+    ConfigError (bad settings, missing keys) propagates: the CLI prints it and exits 2, after the
+    account's lessons recorded it."""
+    try:
+        settings = load_settings(account)
+    except ConfigError as exc:
+        record_refusal(account, f"configuration error: {exc}", EXIT_CONFIG)
+        raise
     slog.configure(account, level=settings.log_level, secrets=settings.secrets())
     if account:
         os.environ["STOCKBOT_ACCOUNT"] = account
-    require_broker_keys(settings)
+    try:
+        require_broker_keys(settings)
+    except ConfigError as exc:
+        record_refusal(account, f"configuration error: {exc}", EXIT_CONFIG, settings=settings.lessons)
+        raise
     return asyncio.run(serve(Daemon(settings)))

@@ -31,8 +31,13 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None
         except FileNotFoundError:
             pass
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or link in ``directory`` durable (best effort where the platform refuses)."""
     try:
-        dfd = os.open(path.parent, os.O_RDONLY)
+        dfd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
     try:

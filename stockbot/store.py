@@ -9,6 +9,7 @@ Readers (status, dashboard) open the file read-only through ``mode=ro`` and neve
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -20,12 +21,22 @@ from typing import Any, Iterator
 
 from stockbot.config import ConfigError, account_paths, accounts_root
 from stockbot.domain import OrderIntent, utcnow
+from stockbot.fsutil import fsync_dir
 
 SCHEMA_VERSION = 1
 
 
 class StoreError(Exception):
     """The state database cannot be used (corrupt, locked, wrong schema); message is for operators."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the database's lock: unlike damage, this can clear by itself."""
+
+
+def _db_error(path: Path, what: str, exc: sqlite3.Error) -> StoreError:
+    locked = "locked" in str(exc) or "busy" in str(exc)
+    return (StoreLocked if locked else StoreError)(f"{path}: {what}: {exc}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +151,41 @@ def _ts(dt: datetime | None = None) -> str:
     return (dt or utcnow()).astimezone(timezone.utc).isoformat()
 
 
+def _refuse_empty(path: Path) -> None:
+    """A state.db of 0 bytes (and no write-ahead log) is damage, not a new account.
+
+    SQLite would silently treat it as an empty database, and the daemon would start with no memory
+    of its orders and trades. stockbot never leaves such a file behind itself (``_create``)."""
+    wal = Path(f"{path}-wal")
+    if path.exists() and path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+        raise StoreError(f"{path}: exists but is empty (0 bytes): the state database was truncated or damaged; "
+                         "restore it from a backup, or move it aside to start this account with no history")
+
+
+def _create(path: Path) -> None:
+    """Create a new database under a temporary name and link it into place, so a crash while
+    creating can never leave the 0-byte ``state.db`` that ``_refuse_empty`` refuses."""
+    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    db = sqlite3.connect(tmp)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")  # writes the header page; WAL is persistent
+    finally:
+        db.close()
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # never replaces a database another process created meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+
+
 class Store:
     """One account's state database. Thread-safe: one connection guarded by a lock."""
 
@@ -151,11 +197,15 @@ class Store:
             if readonly:
                 if not self.path.exists():
                     raise StoreError(f"{self.path}: no state database yet")
+                _refuse_empty(self.path)
                 uri = f"file:{self.path}?mode=ro"
                 self._db = sqlite3.connect(uri, uri=True, timeout=timeout_s, check_same_thread=False)
                 self._db.execute("PRAGMA query_only=ON")
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                _refuse_empty(self.path)
+                if not self.path.exists():
+                    _create(self.path)
                 self._db = sqlite3.connect(self.path, timeout=timeout_s, check_same_thread=False,
                                            isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -168,7 +218,7 @@ class Store:
             else:
                 self._check_version()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open state database: {exc}") from exc
+            raise _db_error(self.path, "cannot open state database", exc) from exc
 
     @classmethod
     def for_account(cls, account: str | None, *, readonly: bool = False) -> "Store":
@@ -410,7 +460,7 @@ class _Tx:
             try:
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # e.g. another process holds the write lock
-                raise StoreError(f"{self.store.path}: cannot write: {exc}") from exc
+                raise _db_error(self.store.path, "cannot write", exc) from exc
             self.outer = True
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:

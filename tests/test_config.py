@@ -131,6 +131,14 @@ def test_broken_env_file_names_file_and_field(text, needle):
     assert str(path) in str(err.value)
 
 
+def test_a_line_without_equals_is_not_echoed_because_it_may_be_a_pasted_key():
+    envdir = Path(os.environ["STOCKBOT_ENV_DIR"])
+    write_env(envdir, ".env.paste", "ALPACA_PAPER=true\nq8ZtW3mV7nR2pL5kX9cB1dF4gH6jK0sA\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings("paste")
+    assert ":2: not a KEY=value line" in str(err.value) and "q8Zt" not in str(err.value)
+
+
 @pytest.mark.parametrize("mode, ok", [(0o600, True), (0o640, True), (0o644, False), (0o660, False),
                                       (0o666, False), (0o602, False), (0o604, False)])
 def test_env_file_with_keys_must_not_be_exposed(mode, ok):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from stockbot.domain import Leg, OrderClass, OrderIntent, Side
-from stockbot.store import SCHEMA_VERSION, Store, StoreError
+from stockbot.store import SCHEMA_VERSION, Store, StoreError, StoreLocked
 
 
 def test_schema_is_versioned_and_wal(tmp_path):
@@ -153,9 +153,31 @@ def test_a_write_under_another_process_lock_is_a_clear_store_error(tmp_path):
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(StoreError, match=str(path)):
+        with pytest.raises(StoreLocked, match=str(path)):  # may clear by itself: the daemon may retry
             store = Store(path, timeout_s=0.2)
             store.append_event("x", {})
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_an_empty_state_file_is_refused_not_taken_for_a_new_account(tmp_path):
+    """Found by the chaos suite: a truncated (0-byte) state.db opened as a new empty database, so
+    a restarted daemon would have forgotten every order and trade it had."""
+    path = tmp_path / "state.db"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError, match="empty") as err:
+        Store(path)
+    assert not isinstance(err.value, StoreLocked) and str(path) in str(err.value)
+    assert path.stat().st_size == 0  # left exactly as found for the operator
+
+
+def test_a_new_database_is_created_whole_and_nothing_is_left_beside_it(tmp_path):
+    path = tmp_path / "acct" / "state.db"
+    with Store(path) as store:
+        store.append_event("hello", {})
+    assert path.stat().st_size > 0
+    assert sorted(p.name for p in path.parent.iterdir() if "creating" in p.name) == []
+    with Store(path) as store:  # reopening an existing database does not recreate it
+        assert [e.kind for e in store.events()] == ["hello"]
+

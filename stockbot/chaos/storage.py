@@ -51,10 +51,16 @@ def _text(b: bytearray) -> None:
     b[:] = b"this is a text file, not an SQLite database\n"
 
 
+def _empty(b: bytearray) -> None:
+    b.clear()  # SQLite would take a 0-byte file for a new, empty database
+
+
 CORRUPTIONS: list[tuple[str, Callable[[bytearray], None]]] = [
     ("header overwritten", _garble_header), ("one page of random bytes", _garble_page),
     ("a page header torn", _garble_page_header), ("truncated to half", _truncate), ("a text file", _text),
+    ("truncated to 0 bytes", _empty),
 ]
+RUN_CASES = {"header overwritten", "one page of random bytes", "truncated to 0 bytes"}
 
 
 def _history(db: Path) -> None:
@@ -69,7 +75,7 @@ def _sha(path: Path) -> str:
 
 def corrupted_cases(workdir: Path) -> list[dict[str, Any]]:
     """Each corruption: Store(), ``stockbot status`` (which lists the error, naming the file) and,
-    for the first two, ``stockbot run`` (which must refuse to start)."""
+    for RUN_CASES, ``stockbot run`` (which must refuse with exit 2: retrying cannot repair a file)."""
     rows = []
     for i, (name, damage) in enumerate(CORRUPTIONS):
         ws = Workspace(workdir / f"db-{i}", account="dbx")
@@ -97,32 +103,17 @@ def corrupted_cases(workdir: Path) -> list[dict[str, Any]]:
         if str(ws.state_db) not in out or uncaught(out):  # status reports the error in its listing
             problems.append(f"stockbot status: exit {rc}, {last_line(out)!r}")
         row = {"case": name, "exit_code": rc, "seconds": secs, "message": message[:240]}
-        if i < 2:
+        if name in RUN_CASES:
             write_private(ws.env_dir / ".env.dbx", _env_text(GOOD))
             rc_run, out_run, secs_run = run_cli(["run", "--account", "dbx"], ws.environ())
             row["run"] = {"exit_code": rc_run, "seconds": secs_run, "message": last_line(out_run)}
-            if rc_run == 0 or uncaught(out_run) or str(ws.state_db) not in out_run:
+            if rc_run != 2 or uncaught(out_run) or str(ws.state_db) not in out_run:
                 problems.append(f"stockbot run: exit {rc_run}, {last_line(out_run)!r}")
         if _sha(ws.state_db) != before:
             problems.append("the file's bytes changed (a repair or a rewrite happened)")
         rows.append({**row, "bytes_untouched": _sha(ws.state_db) == before, "ok": not problems,
                      "problems": problems})
-    rows.append(_zero_length(workdir / "db-zero"))
     return rows
-
-
-def _zero_length(workdir: Path) -> dict[str, Any]:
-    """A 0-byte state.db: SQLite sees an empty database. Reported as an observation."""
-    ws = Workspace(workdir, account="dbz")
-    ws.state_db.parent.mkdir(parents=True, exist_ok=True)
-    ws.state_db.write_bytes(b"")
-    try:
-        with Store(ws.state_db) as store:
-            message = f"opened as a new, empty database ({len(store.events())} events)"
-    except StoreError as exc:
-        message = str(exc)
-    return {"case": "zero-length file (observation)", "exit_code": None, "seconds": 0.0, "message": message,
-            "ok": True, "problems": [], "note": "nothing to lose; accepted as a fresh database"}
 
 
 LOCKER = """
@@ -177,7 +168,7 @@ def locked_cases(workdir: Path, busy_timeout_s: float = 2.0, with_cli: bool = Tr
         if secs < busy_timeout_s * 0.9 or secs > busy_timeout_s + 5:
             problems.append(f"failed after {secs}s, not after the {busy_timeout_s}s busy timeout")
         row: dict[str, Any] = {"case": f"{mode} held by another process", "exit_code": None, "seconds": secs,
-                               "message": result[:240], "store_error": result.startswith("StoreError"),
+                               "message": result[:240], "store_error": result.startswith(("StoreError", "StoreLocked")),
                                "names_file": str(ws.state_db) in result}
         if mode == "write-lock":
             reader, _ = _attempt(lambda: Store(ws.state_db, readonly=True, timeout_s=busy_timeout_s).close())

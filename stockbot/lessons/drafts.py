@@ -102,6 +102,17 @@ TEMPLATES: dict[str, tuple[str, str, str, Severity, tuple[str, ...]]] = {
         "Write the deterministic client_order_id first; after any ambiguous outcome look the order up, "
         "never resend.",
         Severity.CRITICAL, ("execution", "broker")),
+    "config_error": (
+        "Daemon refused to start: {reason}",
+        "An operator input the daemon cannot run with ({reason}): settings, keys or a damaged state file.",
+        "Check the account's .env and state with `stockbot preflight --account <id>` before (re)starting; "
+        "systemd does not retry exit code 2, so fix the named file first.",
+        Severity.HIGH, ("config",)),
+    "startup_refused": (
+        "Daemon refused to start: {reason}",
+        "Start-up could not reach a known state ({reason}): the broker or reconciliation failed.",
+        "Never trade from an unknown state: refuse, alert, and let systemd retry within its start limit.",
+        Severity.HIGH, ("daemon", "reconciliation")),
 }
 GENERIC = ("{kind} in {component}: {reason}", "Not yet analysed ({reason}).",
            "Investigate and write the prevention; confirm the lesson once it is understood.",

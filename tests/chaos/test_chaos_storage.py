@@ -21,7 +21,8 @@ def test_corrupted_state_db_is_refused_and_never_rewritten(corrupted):
         assert [p for p in row["problems"] if not p.startswith("stockbot status")] == [], row
         assert row["bytes_untouched"] and "state.db" in row["message"]
     runs = [r["run"] for r in corrupted if "run" in r]  # the output naming the file is checked in the case
-    assert runs and all(run["exit_code"] not in (0, None) for run in runs)
+    assert len(runs) == 3 and all(run["exit_code"] == 2 for run in runs)  # damage is not retried by systemd
+    assert any(r["case"] == "truncated to 0 bytes" for r in corrupted)
 
 
 def test_status_names_the_accounts_own_corrupt_file(corrupted):

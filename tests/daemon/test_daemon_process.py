@@ -79,10 +79,48 @@ def test_refuses_to_start_when_reconciliation_fails(make_sim_thread, monkeypatch
     assert "refusing to start account refuse: start-up reconciliation failed" in err and "positions" in err
     assert os.environ["STOCKBOT_ACCOUNT"] == "refuse"
     with Store.for_account("refuse", readonly=True) as store:
-        assert [e.kind for e in store.events()][-1] == "startup_refused"
+        assert [e.kind for e in store.events()][-2:] == ["startup_refused", "lesson_captured"]
         assert store.events(kind="daemon_ready") == []
     # every attempt was a read: nothing was sent to the broker
     assert [r for r in sim.state.requests.query(method="POST") if r["path"].startswith("/v2/")] == []
+    [lesson] = refusal_lessons("refuse")  # the next start (and the next decision) can read it
+    assert "start-up reconciliation failed" in lesson and "startup_refused" in lesson
+
+
+def refusal_lessons(account: str) -> list[str]:
+    """Texts of the lesson files a refused start-up wrote into ``account``'s own lessons dir."""
+    d = config.account_paths(account)["lessons"]
+    return [p.read_text() for p in sorted(d.glob("LL-*.md"))] if d.exists() else []
+
+
+def test_a_damaged_state_file_exits_2_names_it_and_is_recorded_as_a_lesson(make_sim_thread, monkeypatch,  # noqa: F811
+                                                                           capsys):
+    # Found by the chaos suite: exit 3 let systemd restart a daemon that could never start.
+    monkeypatch.setenv("STOCKBOT_ACCOUNT", "placeholder")
+    sim = make_sim_thread(seed=3, always_open=True, start_at=T0, freeze=True)
+    write_env("damaged", sim.url)
+    db = config.account_paths("damaged")["state_db"]
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"")  # truncated: must not be taken for a new, empty account
+    rc = run_daemon("damaged")
+    err = capsys.readouterr().err
+    assert rc == EXIT_CONFIG and str(db) in err and "empty (0 bytes)" in err
+    assert db.read_bytes() == b""
+    [lesson] = refusal_lessons("damaged")
+    assert "config_error" in lesson and "state database unusable" in lesson
+    assert sim.state.requests.query(method="POST") == []
+
+
+def test_a_broken_env_file_is_recorded_as_a_lesson_of_that_account_only(monkeypatch):
+    monkeypatch.setenv("STOCKBOT_ACCOUNT", "placeholder")
+    path = config.env_file_path("brokenenv")
+    path.write_text("RISK_MAX_ORDERS_PER_DAY=many\n")
+    with pytest.raises(config.ConfigError, match="RISK_MAX_ORDERS_PER_DAY"):
+        run_daemon("brokenenv")
+    [lesson] = refusal_lessons("brokenenv")
+    assert "RISK_MAX_ORDERS_PER_DAY" in lesson and "configuration error" in lesson
+    root = config.accounts_root()
+    assert [p.name for p in root.iterdir()] == ["brokenenv"]  # nothing landed in another account
 
 
 def test_keys_the_broker_refuses_exit_2_so_systemd_does_not_retry(make_sim_thread, monkeypatch, capsys):  # noqa: F811
@@ -93,3 +131,5 @@ def test_keys_the_broker_refuses_exit_2_so_systemd_does_not_retry(make_sim_threa
     err = capsys.readouterr().err
     assert rc == EXIT_CONFIG
     assert "the broker refused this account's keys" in err and "not-the-secret" not in err
+    [lesson] = refusal_lessons("badkey")
+    assert "the broker refused this account's keys" in lesson and "not-the-secret" not in lesson
