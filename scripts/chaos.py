@@ -106,6 +106,8 @@ def _facts(name: str, res: dict[str, Any]) -> list[tuple[str, Any]]:
                 ("orders at the broker", res["broker"]["broker_orders"]),
                 ("entries filled", res["broker"]["entries_filled"]),
                 ("orders resolved at start-up", sum(res["resolved_at_startup"].values())),
+                ("late fills booked at start-up", ", ".join(f"{k} {v}" for k, v in
+                                                             sorted(res["late_fills_booked"].items())) or "0"),
                 ("orphan legs closed at start-up", res["orphan_legs_closed_at_startup"])]
     if name == "faults":
         acct = res["account"]
@@ -121,7 +123,7 @@ def _facts(name: str, res: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=None, help="kill -9 rounds (default 24; --quick 5)")
+    ap.add_argument("--rounds", type=int, default=None, help="kill -9 rounds (default 24; --quick 6)")
     ap.add_argument("--fault-rate", type=float, default=0.05, help="share of requests faulted (default 0.05)")
     ap.add_argument("--fault-seconds", type=float, default=None, help="fault session length (default 60; quick 20)")
     ap.add_argument("--examples", type=int, default=None, help="hypothesis examples per property (2000; quick 200)")
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory (kept anyway on a failure)")
     ap.add_argument("--out", default=str(ROOT / "chaos-results" / "latest.json"))
     args = ap.parse_args(argv)
-    args.rounds = args.rounds if args.rounds is not None else (5 if args.quick else 24)
+    args.rounds = args.rounds if args.rounds is not None else (6 if args.quick else 24)
     args.fault_seconds = args.fault_seconds if args.fault_seconds is not None else (20 if args.quick else 60)
     args.examples = args.examples if args.examples is not None else (200 if args.quick else 2000)
     work = Path(tempfile.mkdtemp(prefix="stockbot-chaos-"))

@@ -13,7 +13,7 @@ file descriptor ``FD`` *after* it returned (so after its commit): ``E <seq> <kin
 only and changes nothing it does; one ``os.write`` per line keeps lines whole on a pipe.
 
 ``--die-on REGEX --die-at N``: right after the N-th reported write (counted from READY on) whose
-line matches ``REGEX``, the process sends itself SIGKILL. That puts a kill exactly on a chosen
+line (order lines with their purpose appended: ``U <cid> filled condor_close``) matches ``REGEX``, the process sends itself SIGKILL. That puts a kill exactly on a chosen
 boundary of the order path (after the intent is durable but before the POST, after the broker
 answered but before the fill is booked...), which a kill timed from outside only hits by luck.
 """
@@ -30,12 +30,12 @@ import sys
 from typing import Any, Callable
 
 
-def _report(fd: int | None, die_on: str | None = None, die_at: int = 1) -> Callable[[str], None]:
+def _report(fd: int | None, die_on: str | None = None, die_at: int = 1) -> Callable[..., None]:
     pattern = re.compile(die_on) if die_on else None
     seen = [0]
     armed = [False]  # writes count once READY was reported: the order path, not start-up
 
-    def write(line: str) -> None:
+    def write(line: str, note: str = "") -> None:
         if fd is not None:
             try:
                 os.write(fd, (line.replace("\n", " ")[:512] + "\n").encode())
@@ -43,31 +43,41 @@ def _report(fd: int | None, die_on: str | None = None, die_at: int = 1) -> Calla
                 pass
         if line.endswith(" daemon_ready"):
             armed[0] = True
-        if pattern is not None and armed[0] and pattern.search(line):
+        # the note (an order's purpose: client ids may be hashed) is matched, never reported
+        if pattern is not None and armed[0] and pattern.search(f"{line} {note}" if note else line):
             seen[0] += 1
             if seen[0] == die_at:
                 os.kill(os.getpid(), signal.SIGKILL)
     return write
 
 
-def instrument_store(write: Callable[[str], None]) -> None:
-    """Report each committed store write through ``write`` (see the module docstring)."""
+def instrument_store(write: Callable[..., None]) -> None:
+    """Report each committed store write through ``write`` (see the module docstring). Order
+    lines carry the order's purpose as a note for ``--die-on`` (``I <cid>`` + ``condor_close``)."""
     from stockbot.store import Store
 
-    def after(method: Callable[..., Any], line: Callable[..., str]) -> Callable[..., Any]:
+    purposes: dict[str, str] = {}  # client id -> purpose, from the intents this process wrote
+
+    def after(method: Callable[..., Any], line: Callable[..., str],
+              note: Callable[..., str] = lambda *_a, **_k: "") -> Callable[..., Any]:
         @functools.wraps(method)
         def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
             result = method(self, *args, **kwargs)
             if not self.readonly:
-                write(line(result, *args, **kwargs))
+                write(line(result, *args, **kwargs), note(*args, **kwargs))
             return result
         return wrapper
 
+    def intent_note(intent: Any, *_a: Any, **_k: Any) -> str:
+        purposes[intent.client_order_id] = intent.purpose or ""
+        return purposes[intent.client_order_id]
+
     Store.append_event = after(Store.append_event, lambda seq, kind, *_a, **_k: f"E {seq} {kind}")
     Store.record_order_intent = after(Store.record_order_intent,
-                                      lambda _r, intent, *_a, **_k: f"I {intent.client_order_id}")
+                                      lambda _r, intent, *_a, **_k: f"I {intent.client_order_id}", intent_note)
     Store.update_order = after(Store.update_order,
-                               lambda _r, cid, **f: f"U {cid} {f.get('status') or '-'}")
+                               lambda _r, cid, **f: f"U {cid} {f.get('status') or '-'}",
+                               lambda cid, **_f: purposes.get(cid, ""))
     Store.record_trade = after(Store.record_trade,
                                lambda _r, **f: f"T {f['structure_id']} {f.get('status') or '-'}")
 

@@ -6,7 +6,8 @@ the account's state store. Each check returns counts; every "bad" count must be 
   the file opens cleanly (read-only, with SQLite's integrity check).
 * **broker** (``check_broker``): every order at the broker has a unique client_order_id known to
   the store (the intent was written first); no decision has more than one filled entry (no double
-  condor); every filled entry is booked as a trade; the option positions at the broker are exactly
+  condor); every filled entry is booked as a trade and every filled close is the exit (or a
+  recorded partial close) of its trade, so no exit price or P&L is lost; the option positions at the broker are exactly
   the legs of the store's open condors (no orphan leg, no naked short, no missing leg); no order
   is left in flight; the store's final order statuses agree with the broker's.
 """
@@ -97,13 +98,14 @@ class BrokerCheck:
     orders_unknown_to_store: list[str] = field(default_factory=list)
     double_entries: list[str] = field(default_factory=list)
     unbooked_fills: list[str] = field(default_factory=list)
+    unbooked_closes: list[str] = field(default_factory=list)
     orphan_legs: list[str] = field(default_factory=list)
     naked_shorts: list[str] = field(default_factory=list)
     in_flight: list[str] = field(default_factory=list)
     status_mismatches: list[str] = field(default_factory=list)
     integrity: str = ""
 
-    BAD = ("duplicate_client_ids", "orders_unknown_to_store", "double_entries", "unbooked_fills",
+    BAD = ("duplicate_client_ids", "orders_unknown_to_store", "double_entries", "unbooked_fills", "unbooked_closes",
            "orphan_legs", "naked_shorts", "in_flight", "status_mismatches")
 
     def bad_counts(self) -> dict[str, int]:
@@ -130,6 +132,7 @@ def check_broker(broker_orders: list[dict[str, Any]], positions: list[dict[str, 
     cids = Counter(o["client_order_id"] for o in broker_orders)
     out.duplicate_client_ids = sum(n - 1 for n in cids.values() if n > 1)
     entries: dict[str, list[str]] = defaultdict(list)
+    closes: list[tuple[str, str]] = []
     for o in broker_orders:
         cid = o["client_order_id"]
         row = rows.get(cid)
@@ -138,6 +141,8 @@ def check_broker(broker_orders: list[dict[str, Any]], positions: list[dict[str, 
             continue
         if Decimal(o.get("filled_qty") or 0) > 0 and row.get("purpose") == "condor_open":
             entries[row["decision_id"]].append(cid)
+        if Decimal(o.get("filled_qty") or 0) > 0 and row.get("purpose") == "condor_close":
+            closes.append((row["decision_id"], cid))
         if row["status"] in FINAL and o["status"] in FINAL and row["status"] != o["status"]:
             out.status_mismatches.append(f"{cid}: store {row['status']}, broker {o['status']}")
         elif row["status"] in NEVER_SENT:  # the store believes it never arrived: a retry could double it
@@ -146,6 +151,7 @@ def check_broker(broker_orders: list[dict[str, Any]], positions: list[dict[str, 
     out.double_entries = [f"{d}: {', '.join(c)}" for d, c in entries.items() if len(c) > 1]
     booked = {t["structure_id"] for t in trades}
     out.unbooked_fills = [d for d in entries if d not in booked]
+    out.unbooked_closes = [f"{sid}: {cid}" for sid, cid in closes if not _close_booked(trades, sid, cid)]
     out.in_flight = [f"{cid} {r['status']}" for cid, r in rows.items() if r["status"] in IN_FLIGHT]
 
     expected: dict[str, Decimal] = defaultdict(Decimal)
@@ -162,6 +168,16 @@ def check_broker(broker_orders: list[dict[str, Any]], positions: list[dict[str, 
             out.orphan_legs.append(f"{sym}: broker {have}, open condors {want}")
     out.naked_shorts = naked_shorts(held)
     return out
+
+
+def _close_booked(trades: list[dict[str, Any]], structure_id: str, cid: str) -> bool:
+    """A filled closing order must be the exit of its trade, or one of its recorded partial closes:
+    otherwise its exit price and P&L were lost (the trade open, or closed as "elsewhere")."""
+    for t in trades:
+        if t["structure_id"] == structure_id:
+            partials = (t.get("meta") or {}).get("partial_closes") or []
+            return t.get("exit_client_order_id") == cid or any(p.get("client_order_id") == cid for p in partials)
+    return False
 
 
 def naked_shorts(held: dict[str, Decimal]) -> list[str]:

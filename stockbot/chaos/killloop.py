@@ -19,7 +19,14 @@ startup        1.5-4 s after the lessons are loaded: building the services or st
                reconciliation, which is resolving the intent the previous round left (it follows
                an ``after_intent`` round)
 random         at a random instant 0-6 s after READY
+close_intent   right after a *closing* mleg intent is durable, before its POST
+close_ack      right after the broker's "filled" for a closing mleg was recorded, before the trade
+               is closed with its exit price and P&L
 =============  ==================================================================================
+
+The two close phases run with ``CONDOR_EXIT_DTE=60`` (every open condor is past its time exit, so
+the manage job closes them one after another); the other rounds keep the default and let the
+condors accumulate.
 
 Each restart must reach READY through start-up reconciliation (orders resolved by client id,
 late fills booked, resting orders cancelled, orphans closed). After every kill the writes the
@@ -53,18 +60,25 @@ class Phase:
     fill: str = "mid"  # the sim's mleg fill model for the round
     hold_post_ms: int = 0  # latency of the first order POST of the life
     after_ready: bool = True  # the trigger counts only once the life reached READY
+    env: tuple[tuple[str, str], ...] = ()  # settings of this life only (the env file is rewritten)
+
+
+CLOSE_NOW = (("CONDOR_EXIT_DTE", "60"),)  # past every condor's time exit: the manage job closes it
 
 
 PHASES = {
     "after_intent": Phase("after_intent", die_on=r"^I "),
     "in_post": Phase("in_post", trigger=r"^I ", delay=(0.02, 0.22), hold_post_ms=250),
-    "after_ack": Phase("after_ack", die_on=r"^U \S+ (new|accepted|pending_new|partially_filled|filled)$"),
+    "after_ack": Phase("after_ack", die_on=r"^U \S+ (new|accepted|pending_new|partially_filled|filled) condor_open$"),
     "after_fill": Phase("after_fill", die_on=r"^E \d+ ladder_rung$"),
     "after_trade": Phase("after_trade", die_on=r"^T \S+ open$"),
     "resting": Phase("resting", trigger=r"^U \S+ new$", delay=(0.0, 0.6), fill="touch"),
     "startup": Phase("startup", trigger=r"^E \d+ lessons_loaded$", delay=(1.5, 4.0), after_ready=False),
     "random": Phase("random", trigger=READY, delay=(0.0, 6.0)),
+    "close_intent": Phase("close_intent", die_on=r"^I \S+ condor_close$", env=CLOSE_NOW),
+    "close_ack": Phase("close_ack", die_on=r"^U \S+ filled condor_close$", env=CLOSE_NOW),
 }
+BASE_ENV = {"ALPACA_REQUESTS_PER_MINUTE": "200"}
 LIFE_TIMEOUT_S = 60.0  # a round whose kill point never comes is killed anyway (and reported)
 
 
@@ -93,6 +107,7 @@ def _life(sim: SimProcess, ws: Workspace, workdir: Path, phase: Phase, rng: rand
     """Start one daemon life and kill it at ``phase``; returns what happened."""
     sim.admin("DELETE", "/_sim/faults")
     sim.admin("POST", "/_sim/settings", {"mleg_fill": phase.fill})
+    ws.write_env(sim.url, **BASE_ENV, **dict(phase.env))
     if phase.hold_post_ms:
         sim.admin("POST", "/_sim/faults", {"kind": "latency", "ms": phase.hold_post_ms, "method": "POST",
                                            "path": "/v2/orders", "key_id": KEY, "times": 1})
@@ -143,6 +158,7 @@ def _final_life(sim: SimProcess, ws: Workspace, workdir: Path) -> dict[str, Any]
     """A clean life: READY, at least one decision after it, then SIGTERM; exit code 0 expected."""
     sim.admin("DELETE", "/_sim/faults")
     sim.admin("POST", "/_sim/settings", {"mleg_fill": "mid"})
+    ws.write_env(sim.url, **BASE_ENV)
     child = DaemonChild(ws, workdir / "daemon.log")
     ready = child.wait_line(_match(READY), LIFE_TIMEOUT_S)
     out: dict[str, Any] = {"ready": ready is not None}
@@ -184,7 +200,7 @@ def run_kill_loop(workdir: Path, rounds: int, *, seed: int = 7, phases: list[str
     sim = SimProcess(workdir, seed=seed, extra=("--rate-limit", "100000"))
     try:
         ws = Workspace(workdir / "account")
-        ws.write_env(sim.url, ALPACA_REQUESTS_PER_MINUTE="200")
+        ws.write_env(sim.url, **BASE_ENV)
         lives = []
         for i, name in enumerate(schedule(rounds, rng, phases)):
             began = time.monotonic()

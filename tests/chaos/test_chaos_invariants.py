@@ -102,3 +102,23 @@ def test_naked_short_needs_cover_of_the_same_expiration_and_right():
     held = {PUT_S: Decimal(-2), PUT_L: Decimal(1), "SPY270115P00700000": Decimal(5)}
     assert len(naked_shorts(held)) == 1
     assert naked_shorts({PUT_S: Decimal(-1), PUT_L: Decimal(1)}) == []
+
+
+def _closed_at_broker(db, *, booked: bool) -> list[dict]:
+    """d1's closing mleg filled at the broker (no legs left); the store's trade closed with it or not."""
+    with Store(db) as s:
+        s.record_order_intent(OrderIntent(client_order_id="c-d1-close-0", qty=Decimal(1), symbol="SPY",
+                                          side=Side.SELL, purpose="condor_close", decision_id="d1"))
+        s.update_order("c-d1-close-0", status="filled", filled_qty=Decimal(1))
+        s.record_trade(structure_id="d1", status="closed", exit_client_order_id="c-d1-close-0" if booked else None)
+    return BROKER_OK + [{"client_order_id": "c-d1-close-0", "status": "filled", "filled_qty": "1"}]
+
+
+@pytest.mark.parametrize("booked, bad", [(True, 0), (False, 1)])
+def test_a_filled_close_must_be_its_trades_exit(tmp_path, booked, bad):
+    # a trade marked closed without the fill that closed it lost its exit price and P&L
+    db = tmp_path / "s.db"
+    _store(db)
+    broker = _closed_at_broker(db, booked=booked)
+    counts = check_broker(broker, [], db).bad_counts()
+    assert counts["unbooked_closes"] == bad and counts["orphan_legs"] == 0, counts

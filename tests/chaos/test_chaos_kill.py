@@ -1,4 +1,4 @@
-"""``kill -9`` of the real daemon at five points of the order path, a restart after each, then a
+"""``kill -9`` of the real daemon at six points of the order path, a restart after each, then a
 clean SIGTERM stop; the broker (the sim, in its own process) and the store must agree."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import pytest
 from stockbot.chaos.killloop import PHASES, run_kill_loop
 
 # One round per phase, in this order: before the POST, the start-up that must resolve it, during
-# the POST, a resting order, and after the fill was recorded but before the trade was booked.
-CI_PHASES = ["after_intent", "startup", "in_post", "resting", "after_fill"]
+# the POST, a resting order, after the fill was recorded but before the trade was booked, and
+# after a closing fill was recorded but before the trade was closed with its P&L.
+CI_PHASES = ["after_intent", "startup", "in_post", "resting", "after_fill", "close_ack"]
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +53,10 @@ def test_every_filled_entry_is_booked_and_no_leg_is_orphaned(result):
     # must book it (fixed in 12dc7eb), or its legs would be unmanaged or liquidated as orphans
     assert (result["bad"]["unbooked_fills"], result["bad"]["orphan_legs"]) == (0, 0)
     assert result["late_fills_booked"].get("opened", 0) >= 1 and result["orphan_legs_closed_at_startup"] == 0
+
+
+def test_a_closing_fill_cut_off_by_the_kill_is_booked_with_its_pnl(result):
+    # the close_ack kill leaves a closing mleg filled at the broker and in the store, its trade still
+    # open: the restart must close the trade from that fill (found by this suite; was "closed elsewhere")
+    assert result["bad"]["unbooked_closes"] == 0
+    assert result["late_fills_booked"].get("closed", 0) >= 1
