@@ -27,6 +27,13 @@ def record_condor_trade(store, legs: dict[str, str], structure_id: str = "condor
                              {"symbol": legs["short_put"], "qty": "-1"}, {"symbol": legs["long_put"], "qty": "1"}])
 
 
+async def a_condor(rig):
+    """A 40-DTE condor built from the sim's current chain, as the engine would build it."""
+    snap = await take_snapshot(rig.broker, rig.settings, rig.engine.deps.now())
+    return build_condor(snap.chain, snap.spot, snap.clock.ts, clamp_params({"dte": 40}, rig.settings.condor),
+                        rig.settings.condor)
+
+
 async def test_planted_naked_short_put_is_closed_in_one_cycle(make_sim, store, build):
     sim = await make_sim()
     rig = build(sim, store)
@@ -69,9 +76,7 @@ async def test_restart_between_post_and_store_update_books_exactly_one_condor(ma
     path = tmp_path / "state.db"
     first = Store(path)
     rig = build(sim, first)
-    snap = await take_snapshot(rig.broker, rig.settings, rig.engine.deps.now())
-    condor = build_condor(snap.chain, snap.spot, snap.clock.ts, clamp_params({"dte": 40}, rig.settings.condor),
-                          rig.settings.condor)
+    condor = await a_condor(rig)
     # A marketable credit (the natural) and a process that dies right after the POST:
     intent = condor_intent(condor, 1, -condor.credit_natural, "eng-condor-crash-condor_open-0",
                            decision_id="condor-crash")
@@ -104,9 +109,7 @@ async def test_restart_after_the_fill_was_acknowledged_but_before_the_trade_was_
     path = tmp_path / "state.db"
     first = Store(path)
     rig = build(sim, first)
-    snap = await take_snapshot(rig.broker, rig.settings, rig.engine.deps.now())
-    condor = build_condor(snap.chain, snap.spot, snap.clock.ts, clamp_params({"dte": 40}, rig.settings.condor),
-                          rig.settings.condor)
+    condor = await a_condor(rig)
     intent = condor_intent(condor, 1, -condor.credit_natural, "eng-condor-ack-condor_open-0", decision_id="condor-ack")
     order = await rig.executor.submit(intent)  # intent stored, POSTed, the fill acknowledged in the store...
     assert order.status == "filled" and first.get_order(intent.client_order_id)["status"] == "filled"
@@ -134,9 +137,7 @@ async def test_restart_after_a_closing_fill_was_acknowledged_books_its_pnl(make_
     path = tmp_path / "state.db"
     first = Store(path)
     rig = build(sim, first)
-    snap = await take_snapshot(rig.broker, rig.settings, rig.engine.deps.now())
-    condor = build_condor(snap.chain, snap.spot, snap.clock.ts, clamp_params({"dte": 40}, rig.settings.condor),
-                          rig.settings.condor)
+    condor = await a_condor(rig)
     opening = condor_intent(condor, 1, -condor.credit_natural, "eng-condor-cl-condor_open-0", decision_id="condor-cl")
     await rig.executor.submit(opening)
     await rig.reconciler.run()  # books the entry (as the engine would have)
