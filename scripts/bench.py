@@ -268,9 +268,9 @@ def bench_startup(runs: int) -> dict[str, Any]:
 
 def bench_memory(runs: int) -> dict[str, Any]:
     """Resident memory of one daemon with the embedder loaded (target <= 600 MB)."""
-    from stockbot.chaos.daemonbench import measure_memory
+    from stockbot.chaos.daemonbench import measure_memory, memory_breakdown
 
-    return measure_memory(trade_s=20.0)
+    return {**measure_memory(trade_s=20.0), "breakdown": memory_breakdown()}
 
 
 def bench_screening(runs: int) -> dict[str, Any]:

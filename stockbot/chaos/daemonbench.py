@@ -8,6 +8,8 @@
 * ``measure_memory``: resident memory (``VmRSS``/``VmHWM`` from ``/proc``) of one daemon with the
   embedder loaded: ``stockbot run`` idle after READY, and the demo-speed daemon
   (``stockbot.chaos.child``) entering condors every two seconds.
+* ``memory_breakdown``: what each layer the daemon loads (litellm, alpaca-py, Qdrant, torch,
+  sentence-transformers, the model) adds to a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -161,3 +163,44 @@ def measure_memory(trade_s: float = 30.0, samples_every_s: float = 0.5) -> dict[
                   f"demo-speed daemon (stockbot.chaos.child: a decision every 2 s, condor entries at the sim) "
                   f"sampled every {samples_every_s} s for {trade_s:.0f} s.",
     }
+
+
+# What each layer the daemon loads adds to a fresh interpreter, in the order the daemon loads it.
+BREAKDOWN_STEPS = (
+    ("interpreter", ""),
+    ("stockbot daemon modules", "import stockbot.daemon"),
+    ("litellm (LLM agents)", "import litellm"),
+    ("alpaca-py clients", "import alpaca.trading.client, alpaca.data.live"),
+    ("qdrant-client", "import qdrant_client"),
+    ("torch", "import torch"),
+    ("sentence-transformers (+ transformers, scikit-learn, scipy, pandas)", "import sentence_transformers"),
+    ("all-MiniLM-L6-v2 weights + first encode",
+     "from stockbot.lessons.embedder import get_embedder; get_embedder().encode_one('warm up', use_cache=False)"),
+)
+_BREAKDOWN_CODE = """
+import json, sys
+steps = json.loads(sys.argv[1])
+def rss():
+    with open('/proc/self/status') as fh:
+        d = {l.split(':')[0]: int(l.split()[1]) / 1024 for l in fh if l.startswith(('VmRSS', 'RssAnon', 'RssFile'))}
+    return d
+out = []
+for name, code in steps:
+    before = rss()
+    exec(code)
+    after = rss()
+    out.append({'step': name, 'rss_mb': round(after['VmRSS'], 1), 'added_mb': round(after['VmRSS'] - before['VmRSS'], 1),
+                'added_anon_mb': round(after['RssAnon'] - before['RssAnon'], 1)})
+out[0]['added_mb'] = out[0]['rss_mb']
+print(json.dumps(out))
+"""
+
+
+def memory_breakdown() -> list[dict[str, Any]]:
+    """Resident memory each layer adds, measured in a fresh interpreter (no embedder loaded yet)."""
+    import json
+
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", _BREAKDOWN_CODE, json.dumps(BREAKDOWN_STEPS)], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=300, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
