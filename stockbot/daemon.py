@@ -116,12 +116,19 @@ class Daemon:
         self._check_schedule()
         self._status("opening the state store")
         try:
-            self.store = Store.for_account(self.account)
+            store = Store.for_account(self.account)
+            try:
+                store.append_event("daemon_start", {"strategy": s.strategy, "paper": s.alpaca.paper,
+                                                    "pid": os.getpid()})
+            except StoreError:
+                store.close()
+                raise
         except StoreLocked as exc:  # another process holds it: may clear, systemd may retry
             raise StartupRefused(f"state database busy: {exc}") from exc
         except StoreError as exc:  # damaged or too new: retrying cannot help, an operator must act
             raise StartupRefused(f"state database unusable: {exc}", EXIT_CONFIG) from exc
-        self.store.append_event("daemon_start", {"strategy": s.strategy, "paper": s.alpaca.paper, "pid": os.getpid()})
+        # Only a store that took a write is kept: the refusal path must not wait on a locked one again.
+        self.store = store
         self.alerter = self.alerter or Alerter(s.alerts, self.account)
         self.notifier = Notifier(alerter=self.alerter)
         self._status("checking the broker account")

@@ -111,6 +111,36 @@ def test_a_damaged_state_file_exits_2_names_it_and_is_recorded_as_a_lesson(make_
     assert sim.state.requests.query(method="POST") == []
 
 
+def test_a_state_file_locked_by_another_process_exits_3_once_and_is_recorded(make_sim_thread, monkeypatch,  # noqa: F811
+                                                                             capsys):
+    # Found by the chaos suite: the refusal read "unexpected error during start-up" and waited on
+    # the lock three times (31.8 s with the 10 s busy timeout), and its lesson was never written.
+    import sqlite3
+
+    monkeypatch.setenv("STOCKBOT_ACCOUNT", "placeholder")
+    sim = make_sim_thread(seed=3, always_open=True, start_at=T0, freeze=True)
+    write_env("locked", sim.url)
+    db = config.account_paths("locked")["state_db"]
+    Store(db).close()
+    monkeypatch.setattr(Store, "for_account", classmethod(
+        lambda cls, account, readonly=False: cls(config.account_paths(account)["state_db"], readonly=readonly,
+                                                 timeout_s=0.3)))
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process writing (or a stuck sqlite3 shell)
+    try:
+        t0 = time.monotonic()
+        rc = run_daemon("locked")
+        elapsed = time.monotonic() - t0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    err = capsys.readouterr().err
+    assert rc == EXIT_REFUSED and "state database busy" in err and "database is locked" in err
+    assert "unexpected error" not in err and elapsed < 5  # one busy wait, not three
+    [lesson] = refusal_lessons("locked")
+    assert "startup_refused" in lesson and "state database busy" in lesson
+
+
 def test_a_broken_env_file_is_recorded_as_a_lesson_of_that_account_only(monkeypatch):
     monkeypatch.setenv("STOCKBOT_ACCOUNT", "placeholder")
     path = config.env_file_path("brokenenv")
