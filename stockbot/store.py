@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -165,8 +166,9 @@ def _refuse_empty(path: Path) -> None:
 def _create(path: Path) -> None:
     """Create a new database under a temporary name and link it into place, so a crash while
     creating can never leave the 0-byte ``state.db`` that ``_refuse_empty`` refuses."""
-    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.creating-", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     db = sqlite3.connect(tmp)
     try:
         db.execute("PRAGMA journal_mode=WAL")  # writes the header page; WAL is persistent
@@ -202,10 +204,13 @@ class Store:
                 self._db = sqlite3.connect(uri, uri=True, timeout=timeout_s, check_same_thread=False)
                 self._db.execute("PRAGMA query_only=ON")
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                _refuse_empty(self.path)
-                if not self.path.exists():
-                    _create(self.path)
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    _refuse_empty(self.path)
+                    if not self.path.exists():
+                        _create(self.path)
+                except OSError as exc:  # e.g. a directory this user cannot write
+                    raise StoreError(f"{self.path}: cannot create state database: {exc.strerror or exc}") from exc
                 self._db = sqlite3.connect(self.path, timeout=timeout_s, check_same_thread=False,
                                            isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")

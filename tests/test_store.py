@@ -181,3 +181,11 @@ def test_a_new_database_is_created_whole_and_nothing_is_left_beside_it(tmp_path)
     with Store(path) as store:  # reopening an existing database does not recreate it
         assert [e.kind for e in store.events()] == ["hello"]
 
+
+
+
+def test_an_account_dir_that_cannot_be_created_is_a_store_error_not_a_traceback(tmp_path):
+    blocker = tmp_path / "acct"
+    blocker.write_text("a file where the account's directory should be")
+    with pytest.raises(StoreError, match="cannot create state database"):
+        Store(blocker / "state.db")

@@ -13,9 +13,10 @@ file descriptor ``FD`` *after* it returned (so after its commit): ``E <seq> <kin
 only and changes nothing it does; one ``os.write`` per line keeps lines whole on a pipe.
 
 ``--die-on REGEX --die-at N``: right after the N-th reported write (counted from READY on) whose
-line (order lines with their purpose appended: ``U <cid> filled condor_close``) matches ``REGEX``, the process sends itself SIGKILL. That puts a kill exactly on a chosen
-boundary of the order path (after the intent is durable but before the POST, after the broker
-answered but before the fill is booked...), which a kill timed from outside only hits by luck.
+line (order lines with their purpose appended: ``U <cid> filled condor_close``) matches
+``REGEX``, the process sends itself SIGKILL. That puts a kill exactly on a chosen boundary of
+the order path (after the intent is durable but before the POST, after the broker answered but
+before the fill is booked...), which a kill timed from outside only hits by luck.
 """
 
 from __future__ import annotations

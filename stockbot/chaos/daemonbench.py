@@ -189,7 +189,8 @@ for name, code in steps:
     before = rss()
     exec(code)
     after = rss()
-    out.append({'step': name, 'rss_mb': round(after['VmRSS'], 1), 'added_mb': round(after['VmRSS'] - before['VmRSS'], 1),
+    out.append({'step': name, 'rss_mb': round(after['VmRSS'], 1),
+                'added_mb': round(after['VmRSS'] - before['VmRSS'], 1),
                 'added_anon_mb': round(after['RssAnon'] - before['RssAnon'], 1)})
 out[0]['added_mb'] = out[0]['rss_mb']
 print(json.dumps(out))

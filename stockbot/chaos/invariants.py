@@ -7,8 +7,8 @@ the account's state store. Each check returns counts; every "bad" count must be 
 * **broker** (``check_broker``): every order at the broker has a unique client_order_id known to
   the store (the intent was written first); no decision has more than one filled entry (no double
   condor); every filled entry is booked as a trade and every filled close is the exit (or a
-  recorded partial close) of its trade, so no exit price or P&L is lost; the option positions at the broker are exactly
-  the legs of the store's open condors (no orphan leg, no naked short, no missing leg); no order
+  recorded partial close) of its trade, so no exit price or P&L is lost; the option positions at
+  the broker are exactly the legs of the store's open condors (no orphan leg, no naked short, no missing leg); no order
   is left in flight; the store's final order statuses agree with the broker's.
 """
 

@@ -85,6 +85,19 @@ def _filled_some(row: Mapping[str, Any]) -> bool:
     return row.get("status") in ("canceled", "expired") and Decimal(str(row.get("filled_qty") or 0)) > 0
 
 
+def _unbooked(row: Mapping[str, Any], trades: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Is this filled condor order's effect missing from ``trades`` (structure id -> trade)?"""
+    trade = trades.get(row["decision_id"])
+    if row.get("purpose") == "condor_open":
+        return trade is None
+    if row.get("purpose") == "condor_close":
+        if trade is None or trade.get("status") != "open":
+            return False
+        partials = (trade.get("meta") or {}).get("partial_closes") or []
+        return all(p.get("client_order_id") != row["client_order_id"] for p in partials)
+    return False
+
+
 def _symbols(row: Mapping[str, Any]) -> tuple[str, ...]:
     intent = row.get("intent") or {}
     legs = tuple(leg["symbol"] for leg in intent.get("legs") or [])
@@ -200,9 +213,12 @@ class Reconciler:
         open and no partial close of that trade carries its client id, so a partial close that was
         already applied is never counted twice. Without this, the restart would find the legs gone
         and call the trade "closed elsewhere" with no P&L."""
+        rows = sorted((r for status in ("filled", "canceled", "expired") for r in self.store.orders(status=status)
+                       if r.get("decision_id") and _filled_some(r)), key=lambda r: r["created_ts"])
+        trades = {t["structure_id"]: t for t in self.store.trades()}  # read once: this runs every cycle
         booked = []
-        for row in self.store.orders():
-            if not row.get("decision_id") or not _filled_some(row) or not self._unbooked(row):
+        for row in rows:
+            if not _unbooked(row, trades):
                 continue
             order = await self.broker.order_by_client_id(row["client_order_id"])
             if order is None:
@@ -210,17 +226,8 @@ class Reconciler:
             effect = apply_resolved(self.store, row, order)
             if effect:
                 booked.append((row["decision_id"], effect))
+                trades = {t["structure_id"]: t for t in self.store.trades()}
         return booked
-
-    def _unbooked(self, row: Mapping[str, Any]) -> bool:
-        sid = row["decision_id"]
-        if row.get("purpose") == "condor_open":
-            return not any(t["structure_id"] == sid for t in self.store.trades())
-        if row.get("purpose") == "condor_close":
-            trade = open_trade(self.store, sid)
-            partials = (trade.get("meta") or {}).get("partial_closes") or [] if trade else []
-            return trade is not None and all(p.get("client_order_id") != row["client_order_id"] for p in partials)
-        return False
 
     async def _cancel(self, order: BrokerOrder) -> BrokerOrder:
         """Cancel a stale working order and wait (bounded) until the broker confirms its end."""
