@@ -8,7 +8,13 @@ from pathlib import Path
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
-    """Replace ``path`` with ``text`` so readers see the old or the new file, never a torn one.
+    """Replace ``path`` with ``text`` (UTF-8) so readers see the old or the new file, never a torn
+    one (see ``atomic_write_bytes``)."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a torn one.
 
     Temp file in the same directory -> fsync -> ``os.replace`` -> fsync of the directory, so the
     rename itself survives a crash. ``mode`` (e.g. 0o640 for env files) is set before the rename,
@@ -18,8 +24,8 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             if mode is not None:
                 os.fchmod(fh.fileno(), mode)

@@ -75,3 +75,43 @@ def no_internet(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     yield
     assert not attempts, f"a test tried to reach the internet: {attempts}"
+
+
+class SmtpSink:
+    """aiosmtpd handler keeping every message it receives (raw bytes)."""
+
+    def __init__(self):
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    """A local SMTP server: ``(port, sink)``; ``sink.messages`` holds what was delivered."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = SmtpSink()
+    ctl = Controller(sink, hostname="127.0.0.1", port=port)
+    ctl.start()
+    yield port, sink
+    ctl.stop()
+
+
+@pytest.fixture
+def seeds(isolated_roots):
+    """Copy the committed seed lessons into this test's shared lessons dir."""
+    import shutil
+
+    from stockbot import config
+
+    dest = config.shared_lessons_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in (config.DEFAULT_MEMORY_ROOT / "lessons").glob("LL-*.md"):
+        shutil.copy(path, dest / path.name)
+    return dest

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
 from stockbot import log
 from stockbot.alerts import Alerter
 from stockbot.config import AlertSettings
-
-
-class _Sink:
-    def __init__(self):
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        self.messages.append(envelope.content)
-        return "250 OK"
 
 
 @pytest.fixture
@@ -41,22 +30,6 @@ async def webhook():
     port = site._server.sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}/hook/SECRETTOKEN123456", received
     await runner.cleanup()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    sink = _Sink()
-    port = _free_port()
-    ctl = Controller(sink, hostname="127.0.0.1", port=port)
-    ctl.start()
-    yield port, sink
-    ctl.stop()
 
 
 async def test_webhook_and_email_with_rate_limit(webhook, smtp):

@@ -81,7 +81,7 @@ def measure_startup(runs: int = 5) -> dict[str, Any]:
             ws.write_env(sim.url)
             seq = 0
             for i in range(runs + 1):
-                notify.lines.clear()
+                notify.received.clear()
                 proc, wall, mono = _start_run(ws, notify, work / "daemon.log")
                 try:
                     ready = notify.first("READY=1", 180)

@@ -218,7 +218,7 @@ def run_fault_session(workdir: Path, seconds: float, rate: float, *, seed: int =
         pings = [t for t in notify.times("WATCHDOG=1") if t >= (ready or 0)]
         gaps = [b - a for a, b in zip([ready or 0, *pings], [*pings, time.monotonic()])]
         out["exit_code"] = child.terminate()
-        unhealthy = [line for _, line in notify.lines if line.startswith("STATUS=UNHEALTHY")]
+        unhealthy = [line for line in notify.lines() if line.startswith("STATUS=UNHEALTHY")]
         claims = check_claims(ws.state_db, child.reports())
         with Store(ws.state_db, readonly=True) as store:
             loaded = store.events(kind="lessons_loaded")

@@ -190,7 +190,7 @@ class NotifySocket:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(path))
         self.sock.settimeout(0.2)
-        self.lines: list[tuple[float, str]] = []
+        self.received: list[tuple[float, str]] = []  # (arrival, line), in order
         self._closed = False
         self._thread = threading.Thread(target=self._collect, name="notify-socket", daemon=True)
         self._thread.start()
@@ -204,20 +204,24 @@ class NotifySocket:
             except OSError:
                 return
             now = time.monotonic()
-            self.lines.extend((now, line) for line in data.decode("utf-8", "replace").split("\n"))
+            self.received.extend((now, line) for line in data.decode("utf-8", "replace").split("\n"))
 
     def first(self, line: str, timeout: float) -> float | None:
         """Arrival time of the first ``line`` (e.g. ``READY=1``), waiting up to ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for t, got in list(self.lines):
+            for t, got in list(self.received):
                 if got == line:
                     return t
             time.sleep(0.02)
         return None
 
     def times(self, line: str) -> list[float]:
-        return [t for t, got in list(self.lines) if got == line]
+        return [t for t, got in list(self.received) if got == line]
+
+    def lines(self) -> list[str]:
+        """Every line received so far (``READY=1``, ``STATUS=...``), in order."""
+        return [line for _, line in list(self.received)]
 
     def close(self) -> None:
         self._closed = True

@@ -13,8 +13,6 @@ day) so the decision, advisor and training jobs and the CLI share one download a
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -26,6 +24,7 @@ import structlog
 
 from stockbot.domain import Bar
 from stockbot.equities.universes import Universe
+from stockbot.fsutil import atomic_write_bytes
 
 log = structlog.get_logger(__name__)
 NY = ZoneInfo("America/New_York")
@@ -88,25 +87,6 @@ def chunks(items: Sequence[str], size: int = CHUNK) -> list[list[str]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` (temp file in the same dir, fsync, os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-
 def save_histories(path: Path, histories: Mapping[str, PriceHistory]) -> None:
     """Store histories as one .npz (no pickles: loading it can never run code)."""
     arrays: dict[str, np.ndarray] = {"symbols": np.array(sorted(histories), dtype="U16")}
@@ -116,7 +96,7 @@ def save_histories(path: Path, histories: Mapping[str, PriceHistory]) -> None:
         arrays[f"v{i}"] = np.vstack([h.open, h.high, h.low, h.close, h.volume])
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    write_bytes_atomic(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_histories(path: Path) -> dict[str, PriceHistory]:

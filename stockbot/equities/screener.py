@@ -27,8 +27,8 @@ import numpy as np
 from stockbot.config import account_paths
 from stockbot.equities.dataset import Dataset, build_dataset, summarize, walk_forward
 from stockbot.equities.features import FEATURE_SCHEMA_VERSION, FEATURES, latest_features
-from stockbot.equities.history import PriceHistory, write_bytes_atomic
-from stockbot.fsutil import atomic_write_text
+from stockbot.equities.history import PriceHistory
+from stockbot.fsutil import atomic_write_bytes, atomic_write_text
 
 Progress = Callable[[int, int, str], None]  # (steps done, steps total, stage)
 STALE_SESSIONS = 5  # a symbol whose last bar is this many sessions behind the ETF's is not ranked
@@ -182,7 +182,7 @@ def save_screener(screener: TrainedScreener, account: str | None) -> Path:
     buf = io.BytesIO()
     joblib.dump(screener.model, buf)
     blob = buf.getvalue()
-    write_bytes_atomic(path, blob)
+    atomic_write_bytes(path, blob)
     meta = {**screener.meta, "account": account, "model_file": path.name,
             "sha256": hashlib.sha256(blob).hexdigest()}
     atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
-import socket
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -27,7 +24,7 @@ from pydantic import SecretStr
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-from stockbot import config  # noqa: E402
+from stockbot.chaos.rig import NotifySocket  # noqa: E402 - the same fake systemd the chaos suite uses
 from stockbot.config import (AgentSettings, AgentSpec, AlpacaSettings, CondorSettings, LessonSettings,  # noqa: E402
                              RiskSettings, Settings)
 from stockbot.daemon import Daemon  # noqa: E402
@@ -39,7 +36,6 @@ from stockbot.sim.app import SimServer  # noqa: E402
 T0 = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)
 KEY, SECRET = "SIMKEY_DAEMON", "SIMSECRET_DAEMON"
 ACCOUNT = "dmn"
-REPO_SEEDS = Path(__file__).resolve().parents[2] / "memory" / "lessons"
 # Jobs never fire by themselves during a test (an hour), except health, which must keep pinging.
 QUIET = Timings(decision_cron=None, decision_every_s=3600, manage_every_s=3600, reconcile_every_s=3600,
                 health_every_s=0.5, eod_cron=None, eod_every_s=3600, stream_silence_s=30, stop_timeout_s=10,
@@ -57,42 +53,6 @@ class RecordingAlerter:
 
     def kinds(self) -> list[str]:
         return [k for k, _ in self.sent]
-
-
-class NotifySocket:
-    """A bound AF_UNIX datagram socket playing systemd: a thread collects what the daemon sends
-    (the kernel queue holds only a few datagrams, so it is drained continuously)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.1)
-        self.messages: list[str] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._collect, name="notify-socket", daemon=True)
-        self._thread.start()
-
-    def _collect(self) -> None:
-        while not self._closed:
-            try:
-                data = self.sock.recv(65536)
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.messages.append(data.decode())
-
-    def lines(self) -> list[str]:
-        with self._lock:
-            return [line for m in self.messages for line in m.split("\n")]
-
-    def close(self) -> None:
-        self._closed = True
-        self._thread.join(2)
-        self.sock.close()
 
 
 @pytest.fixture(autouse=True)
@@ -113,15 +73,6 @@ def notify_socket(tmp_path):
     yield ns
     ns.close()
     short.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def seeds(isolated_roots):
-    dest = config.shared_lessons_dir()
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in REPO_SEEDS.glob("LL-*.md"):
-        shutil.copy(path, dest / path.name)
-    return dest
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from datetime import date
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from equity_helpers import BarsBroker, histories
 from stockbot.config import AlertSettings, account_paths
@@ -40,27 +38,6 @@ def payload(account="nasdaq100", day="2026-10-01", last_date="2026-09-30", unive
             "agents": [{"agent": "a1", "model": "openai/x", "action": "ENTER", "confidence": 0.8,
                         "rationale": "momentum leaders"}],
             "picks": picks}
-
-
-class _Sink:
-    def __init__(self):
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    sink = _Sink()
-    ctl = Controller(sink, hostname="127.0.0.1", port=port)
-    ctl.start()
-    yield port, sink
-    ctl.stop()
 
 
 def test_email_is_bilingual_and_complete():

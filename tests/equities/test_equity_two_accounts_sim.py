@@ -14,7 +14,6 @@ import asyncio
 import contextvars
 import json
 import os
-import socket
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
 from stockbot.broker.alpaca import AlpacaBroker
@@ -109,27 +107,6 @@ class PushyAgent:
         picks += [SlatePick(symbol=c.symbol, side=c.side, weight=0.5) for c in ctx.candidates]
         return Vote(action="ENTER", confidence=0.9, rationale="push everything",
                     equity=EquityParams(slate=picks[: ctx.constraints.max_slate]))
-
-
-class _Sink:
-    def __init__(self):
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook
-        self.messages.append(envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    sink = _Sink()
-    ctl = Controller(sink, hostname="127.0.0.1", port=port)
-    ctl.start()
-    yield port, sink
-    ctl.stop()
 
 
 @pytest.fixture

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from lesson_helpers import REPO_SEEDS
 
-from stockbot import config
 
 
 @pytest.fixture(scope="session")
@@ -16,16 +12,6 @@ def embedder():
     from stockbot.lessons.embedder import get_embedder
 
     return get_embedder()
-
-
-@pytest.fixture
-def seeds(isolated_roots):
-    """Copy the committed seed lessons into this test's shared lessons dir."""
-    dest = config.shared_lessons_dir()
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in REPO_SEEDS.glob("LL-*.md"):
-        shutil.copy(path, dest / path.name)
-    return dest
 
 
 @pytest.fixture
