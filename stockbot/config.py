@@ -132,6 +132,47 @@ class AlpacaSettings(_Slice):
             raise ValueError(f"not a URL: {v!r}")
         return v.rstrip("/") if v else v
 
+    @property
+    def is_local(self) -> bool:
+        """True when the trading URL is a local exchange (``stockbot sim`` on loopback)."""
+        return is_loopback_url(self.base_url)
+
+    @property
+    def effective_data_url(self) -> str | None:
+        """Where market data goes: ``ALPACA_DATA_URL``, else the local exchange itself, else None
+        (alpaca-py's data host, data.alpaca.markets). Alpaca's trading hosts serve no market data,
+        so a paper or live ``ALPACA_BASE_URL`` must never be reused for it."""
+        if self.data_url:
+            return self.data_url
+        return self.base_url if self.is_local else None
+
+    @property
+    def effective_stream_url(self) -> str | None:
+        """The quote stream: ``ALPACA_STREAM_URL``, else the local exchange's ``/v2/<feed>``, else
+        None (Alpaca's stream host for the feed)."""
+        if self.stream_url:
+            return self.stream_url
+        if self.is_local and self.base_url:
+            return re.sub(r"^http", "ws", self.base_url) + f"/v2/{self.feed}"
+        return None
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """True for http(s)/ws(s) URLs whose host is a loopback address or ``localhost``."""
+    if not url:
+        return False
+    from urllib.parse import urlsplit
+
+    import ipaddress
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: only "localhost" is known to be this machine
+        return False
+
 
 class AgentSpec(_Slice):
     """One voting agent. ``kind=rule`` agents run locally; ``kind=llm`` go through litellm."""
@@ -442,7 +483,7 @@ def load_settings(account: str | None = None, environ: Mapping[str, str] | None 
 def _check_mode(settings: Settings, path: Path) -> None:
     """Cross-field rules: what each mode needs to run at all."""
     a = settings.alpaca
-    if not a.paper and a.base_url and ("127.0.0.1" in a.base_url or "localhost" in a.base_url):
+    if not a.paper and a.is_local:
         raise ConfigError(f"{path}: ALPACA_PAPER=false (live) cannot point at a local exchange ({a.base_url})")
     if len(settings.agents.agents) < 3 and not settings.agents.allow_fewer_than_three:
         raise ConfigError(

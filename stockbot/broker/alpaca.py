@@ -73,7 +73,7 @@ class AlpacaBroker:
             raise ValueError("AlpacaBroker needs ALPACA_API_KEY and ALPACA_SECRET_KEY")
         key, secret = settings.api_key.get_secret_value(), settings.secret_key.get_secret_value()
         timeout = (min(5.0, timeout_s), timeout_s)
-        data_url = settings.data_url or settings.base_url
+        data_url = settings.effective_data_url
         self.settings = settings
         self.budget = budget or RequestBudget(settings.requests_per_minute)
         self.retries = retries

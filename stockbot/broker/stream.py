@@ -85,7 +85,7 @@ class QuoteFeed:
         self.loop = loop
         self.on_quote = on_quote
         self.on_event = on_event or (lambda kind, data: None)
-        self.url = settings.stream_url or DEFAULT_STREAM_URLS[settings.feed]
+        self.url = settings.effective_stream_url or DEFAULT_STREAM_URLS[settings.feed]
         self._batch: deque[dict] = deque()
         self._scheduled = False
         self._lock = threading.Lock()
