@@ -224,12 +224,18 @@ class AlpacaBroker:
                 return out
 
     async def option_chain(self, underlying: str, *, expiration_gte: date | None = None,
-                           expiration_lte: date | None = None) -> list[OptionQuote]:
-        """Chain snapshot (quotes, greeks, IV) for an underlying; unquoted contracts are dropped."""
+                           expiration_lte: date | None = None, strike_gte: Decimal | None = None,
+                           strike_lte: Decimal | None = None) -> list[OptionQuote]:
+        """Chain snapshot (quotes, greeks, IV) for an underlying; unquoted contracts are dropped.
+
+        Filter by expiration and strike on the server: every page of the chain is a request against
+        the account's 200/min."""
         from alpaca.data.requests import OptionChainRequest
 
         req = OptionChainRequest(underlying_symbol=underlying, expiration_date_gte=expiration_gte,
-                                 expiration_date_lte=expiration_lte)
+                                 expiration_date_lte=expiration_lte,
+                                 strike_price_gte=None if strike_gte is None else float(strike_gte),
+                                 strike_price_lte=None if strike_lte is None else float(strike_lte))
         snaps = await self._read(self._options.get_option_chain, req)
         rows = (convert.option_snapshot(sym, s) for sym, s in snaps.items())
         return [r for r in rows if r is not None]

@@ -136,7 +136,7 @@ def build_prompt(ctx: MarketContext, bounds: ParamBounds, *, secrets: Iterable[s
     # The fence id is a digest of everything inside, so the prompt is reproducible for the audit trail;
     # sanitising already makes the markers unspellable inside the data, so the id need not be secret.
     nonce = hashlib.sha256("\x00".join([context_json, market, *(b for _, _, b in lessons)]).encode()).hexdigest()[:12]
-    strategy = "SPY iron condor" if ctx.is_condor else f"{ctx.strategy} long/short equity slate"
+    strategy = f"{ctx.symbol} iron condor" if ctx.is_condor else f"{ctx.strategy} long/short equity slate"
     system = (
         f"You are one of several independent analysts voting on whether to open a {strategy} now. "
         "A trade happens only if a supermajority of analysts votes ENTER; the account's risk gate "

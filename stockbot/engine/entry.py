@@ -2,23 +2,30 @@
 
 The ladder (``price_ladder``) starts at the mid credit and gives up a bounded number of steps
 toward the natural credit, never below the minimum credit the strategy accepts. Every rung is its
-own order with its own client_order_id (``<account>-<decision>-condor_open-<rung>``), gated by the
-risk gate with a fresh RiskContext right before it is sent (fire counters and quote age move while
-the ladder walks). A fill is recorded as the trade; nothing here ever sends a single option leg.
+own order with its own client_order_id (``<account>-<decision>-condor_open-<rung>``). Each rung is
+priced from the four legs' quotes read right before it is sent (a rung rests up to
+``CONDOR_FILL_TIMEOUT_S``, longer than ``RISK_MAX_QUOTE_AGE_S``: pricing the fifth rung from the
+decision's snapshot would trade on minute-old quotes, and the freshness rule would deny it), with
+the spreads and the credit floor re-checked on those quotes, and gated by the risk gate with a
+fresh RiskContext (fire counters and quote age move while the ladder walks). A fill is recorded as the trade; nothing here ever sends a single option leg.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Mapping
 
+from stockbot.broker.errors import BrokerError
 from stockbot.broker.orders import make_client_order_id
-from stockbot.domain import OrderIntent, TradeContext
+from stockbot.config import CondorSettings
+from stockbot.domain import OptionQuote, OrderIntent, TradeContext
 from stockbot.engine.base import EngineDeps
-from stockbot.engine.ladder import LadderResult, OrderLadder
+from stockbot.engine.ladder import LADDER_END, LadderResult, OrderLadder
 from stockbot.engine.snapshot import CondorSnapshot
 from stockbot.engine.trades import net_price, record_open
-from stockbot.options.condor import CENT, CONTRACT_MULTIPLIER, IronCondor, condor_intent
+from stockbot.options.condor import CENT, CONTRACT_MULTIPLIER, IronCondor, condor_intent, quote_problem
 from stockbot.options.condor_manage import price_ladder
 from stockbot.options.ivrank import IVRank
 from stockbot.risk.gate import Approved, Denied
@@ -42,9 +49,40 @@ class EntryResult:
 def entry_prices(condor: IronCondor, deps: EngineDeps) -> list[Decimal]:
     """The rungs (mleg sign: negative = credit) from the mid toward the natural credit."""
     c = deps.settings.condor
-    min_credit = (condor.width * Decimal(repr(c.min_credit_pct))).quantize(CENT)
     return price_ladder(condor.credit_mid, condor.credit_natural, c.price_step, c.max_price_steps,
-                        min_credit=min_credit)
+                        min_credit=min_credit_of(condor, c))
+
+
+def min_credit_of(condor: IronCondor, c: CondorSettings) -> Decimal:
+    return (condor.width * Decimal(repr(c.min_credit_pct))).quantize(CENT)
+
+
+@dataclass(frozen=True, slots=True)
+class RungQuote:
+    """The four legs' quotes right before a rung: mid and natural credit, and the oldest stamp."""
+
+    credit_mid: Decimal
+    credit_natural: Decimal
+    oldest: datetime
+
+
+def rung_quote(condor: IronCondor, quotes: Mapping[str, OptionQuote], c: CondorSettings) -> RungQuote | Denied:
+    """Price ``condor`` from fresh leg quotes, re-checking what the builder checked on the snapshot:
+    every leg two-sided, uncrossed and within ``max_spread_pct``, and a credit below the width."""
+    legs = [quotes.get(s) for s in condor.symbols]
+    missing = [s for s, q in zip(condor.symbols, legs) if q is None]
+    if missing:
+        return Denied(f"no fresh quote for {', '.join(missing)}", "rung_quotes")
+    for q in legs:
+        problem = quote_problem(q, c.max_spread_pct)  # type: ignore[arg-type]
+        if problem is not None:
+            return Denied(f"{problem.code}: {problem.reason}", "rung_quotes")
+    sc, lc, sp, lp = legs  # short call, long call, short put, long put
+    mid = (sc.mid + sp.mid - lc.mid - lp.mid).quantize(CENT, rounding=ROUND_FLOOR)  # type: ignore[union-attr]
+    natural = sc.bid + sp.bid - lc.ask - lp.ask  # type: ignore[union-attr]
+    if mid >= condor.width:
+        return Denied(f"credit {mid} >= width {condor.width}: quotes are not arbitrage-free", "rung_quotes")
+    return RungQuote(mid, natural, min(q.ts for q in legs))  # type: ignore[union-attr]
 
 
 def order_risk(condor: IronCondor, limit_price: Decimal, qty: int) -> Decimal:
@@ -66,13 +104,30 @@ class CondorEntry:
 
         ``EntryResult.ladder.status`` is the ladder's, or ``no_price`` when no rung reaches the
         minimum credit."""
-        d = self.deps
-        prices = entry_prices(condor, d)
-        if not prices:
+        d, c = self.deps, self.deps.settings.condor
+        if not entry_prices(condor, d):
             return EntryResult(LadderResult("no_price", ()), qty)
-        by_symbol = {q.contract.symbol: q for q in snap.chain}
-        stamps = [by_symbol[s].ts for s in condor.symbols if s in by_symbol]
-        oldest = min(stamps) if len(stamps) == 4 else None  # unknown age denies (fail closed)
+        floor = min_credit_of(condor, c)
+        priced: dict[str, datetime | None] = {"oldest": None}
+
+        async def price_at(rung: int) -> Decimal | Denied | object:
+            """Rung ``rung`` = ``rung`` steps from the mid of quotes read now, never past their
+            natural, never below the credit floor (the walk ends when the natural is reached)."""
+            try:
+                quotes = await d.broker.option_quotes(list(condor.symbols))
+            except BrokerError as exc:
+                return Denied(f"leg quotes unavailable: {exc}", "rung_quotes")
+            fresh = rung_quote(condor, quotes, c)
+            if isinstance(fresh, Denied):
+                return fresh
+            rungs = price_ladder(fresh.credit_mid, fresh.credit_natural, c.price_step, c.max_price_steps,
+                                 min_credit=floor)
+            if not rungs:
+                return Denied(f"credit {fresh.credit_mid} on fresh quotes is below the floor {floor}", "credit_floor")
+            if rung >= len(rungs):
+                return LADDER_END
+            priced["oldest"] = fresh.oldest
+            return rungs[rung]
 
         def make(rung: int, price: Decimal | None) -> OrderIntent:
             cid = make_client_order_id(d.account, decision_id, PURPOSE, rung)
@@ -80,7 +135,8 @@ class CondorEntry:
 
         async def check(intent: OrderIntent) -> Approved | Denied:
             now = d.now()
-            age = None if oldest is None else snap.age_s(oldest, now)
+            oldest = priced["oldest"]
+            age = None if oldest is None else snap.age_s(oldest, now)  # unknown age denies (fail closed)
             trade = TradeContext(d.account, "condor", condor.underlying, snap.market_now(now),
                                  order_type="mleg limit", iv_rank=rank.value, quote_age_s=age,
                                  extra={"decision_id": decision_id, "rung_price": str(intent.limit_price)})
@@ -89,7 +145,7 @@ class CondorEntry:
                                  quote_age_s=age)
             return await d.check(intent, ctx)
 
-        result = await self.ladder.walk(prices, make, check)
+        result = await self.ladder.walk(price_at, make, check, rungs=c.max_price_steps + 1)
         if not result.filled:
             return EntryResult(result, qty)
         order = result.order

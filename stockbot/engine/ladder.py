@@ -80,6 +80,10 @@ class LadderResult:
 
 Check = Callable[[OrderIntent], Awaitable["Approved | Denied"]]
 MakeIntent = Callable[[int, "Decimal | None"], OrderIntent]
+# A price source priced right before each rung: a limit price (None = market), ``LADDER_END`` when
+# the walk has reached its natural price, or a Denied when the fresh quotes cannot be traded.
+PriceAt = Callable[[int], Awaitable["Decimal | None | Denied | object"]]
+LADDER_END = object()
 
 
 class OrderLadder:
@@ -93,11 +97,27 @@ class OrderLadder:
         self.timing = timing or LadderTiming()
         self._clock = clock
 
-    async def walk(self, prices: Sequence[Decimal | None], make_intent: MakeIntent, check: Check) -> LadderResult:
-        """Try each price in turn until one fills; the risk gate runs right before every rung."""
+    async def walk(self, prices: Sequence[Decimal | None] | PriceAt, make_intent: MakeIntent, check: Check, *,
+                   rungs: int | None = None) -> LadderResult:
+        """Try each price in turn until one fills; the risk gate runs right before every rung.
+
+        ``prices`` is a fixed list, or a ``PriceAt`` called right before each of at most ``rungs``
+        rungs: a walk that rests ``fill_timeout_s`` per rung must price every rung from quotes
+        taken then, not from the snapshot the decision was made on."""
         attempts: list[Attempt] = []
-        for rung, price in enumerate(prices):
-            intent = make_intent(rung, price)
+        fixed = not callable(prices)
+        count = len(prices) if fixed else (rungs or 0)  # type: ignore[arg-type]
+        for rung in range(count):
+            price = prices[rung] if fixed else await prices(rung)  # type: ignore[index,operator]
+            if price is LADDER_END:
+                break
+            if isinstance(price, Denied):
+                cid = make_intent(rung, None).client_order_id
+                attempts.append(Attempt(rung, cid, None, "denied", detail=price.reason))
+                self.store.append_event("order_denied", {"client_order_id": cid, "rule": price.rule,
+                                                         "reason": price.reason})
+                return LadderResult("denied", tuple(attempts), denied=price)
+            intent = make_intent(rung, price)  # type: ignore[arg-type]
             cid = intent.client_order_id
             verdict = await check(intent)
             if not verdict.ok:

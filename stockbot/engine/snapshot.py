@@ -11,6 +11,7 @@ local time elapsed since: robust to a skewed local clock and to the local exchan
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,13 +23,15 @@ from stockbot.config import Settings
 from stockbot.consensus.context import AccountConstraints, LessonRef, MarketContext, StrikeCandidate
 from stockbot.domain import AccountSnapshot, Clock, OptionQuote, OptionRight, Position, Quote
 from stockbot.options.condor import NY, days_to_expiration
-from stockbot.options.ivrank import IVRank, atm_iv, iv_rank
+from stockbot.options.ivrank import IVRank, atm_iv, iv_rank, realized_vol
 from stockbot.store import Store
 
 ATM_IV_EVENT = "atm_iv"
 BARS_LOOKBACK_DAYS = 400  # ~275 sessions: a year of IV-rank bootstrap plus the rolling window
 CANDIDATES_PER_SIDE = 8  # strikes per expiration and right shown to the agents
 RECENT_CLOSES = 60
+EXPECTED_MOVES = 2.5  # strikes fetched: this many expected moves either side of spot (a 0.05-delta short is ~1.65)
+MIN_VOL = 0.15  # vol floor for the strike window (a calm month must not narrow it too far)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,23 @@ class CondorSnapshot:
         return sum(1 for p in self.positions if p.qty != 0)
 
 
+def strike_window(spot: Decimal, closes: Sequence[Decimal], settings: Settings) -> tuple[Decimal, Decimal]:
+    """The strikes worth fetching: ``EXPECTED_MOVES`` expected moves (realized vol, floored at
+    ``MIN_VOL``, over the longest DTE of the window) around spot, plus the widest wing allowed.
+    A 16-delta short sits about one expected move out, so this never cuts off a strike the builder
+    could pick, while the chain stays a page or two instead of every listed strike."""
+    c = settings.condor
+    vol = max(realized_vol(closes) or 0.0, MIN_VOL)
+    move = float(spot) * vol * math.sqrt(max(c.dte_max, 1) / 365.0)
+    half = Decimal(repr(round(EXPECTED_MOVES * move, 2))) + Decimal(str(c.width_bounds[1]))
+    return max(Decimal(0), spot - half).quantize(Decimal("1")), (spot + half).quantize(Decimal("1"))
+
+
 async def take_snapshot(broker: Any, settings: Settings, now: datetime) -> CondorSnapshot:
-    """Read everything one decision needs from the broker (raises the broker's errors)."""
+    """Read everything one decision needs from the broker (raises the broker's errors).
+
+    The chain is fetched for the configured DTE window (``CONDOR_DTE_MIN``..``CONDOR_DTE_MAX``)
+    and the ``strike_window`` only (see ``BENCHMARKS.md`` for the requests per decision)."""
     c = settings.condor
     account = await broker.account()
     quote = (await broker.latest_quotes([c.underlying])).get(c.underlying)
@@ -72,13 +90,15 @@ async def take_snapshot(broker: Any, settings: Settings, now: datetime) -> Condo
         raise NotFoundError(f"the broker returned no quote for {c.underlying}")
     first = await broker.clock()
     today = first.ts.astimezone(NY).date()
-    chain = await broker.option_chain(c.underlying, expiration_gte=today + timedelta(days=c.dte_bounds[0]),
-                                      expiration_lte=today + timedelta(days=c.dte_bounds[1]))
     bars = await broker.daily_bars([c.underlying], start=first.ts - timedelta(days=BARS_LOOKBACK_DAYS))
+    closes = tuple(b.close for b in bars.get(c.underlying, []))
+    k_lo, k_hi = strike_window(quote.mid, closes, settings)
+    chain = await broker.option_chain(c.underlying, expiration_gte=today + timedelta(days=c.dte_min),
+                                      expiration_lte=today + timedelta(days=c.dte_max),
+                                      strike_gte=k_lo, strike_lte=k_hi)
     positions = await broker.positions()
     # The clock is read again last, so every quote above is stamped no later than it: ages are >= 0.
     clock = await broker.clock()
-    closes = tuple(b.close for b in bars.get(c.underlying, []))
     return CondorSnapshot(account, clock, quote, tuple(chain), closes, tuple(positions), now)
 
 

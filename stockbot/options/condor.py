@@ -304,7 +304,8 @@ def _delta(q: OptionQuote, spot: float, t: float, rate: float) -> float | None:
     return None
 
 
-def _quote_problem(q: OptionQuote, max_spread_pct: float) -> CondorRefusal | None:
+def quote_problem(q: OptionQuote, max_spread_pct: float) -> CondorRefusal | None:
+    """Why one leg's quote cannot be traded (crossed, one-sided, too wide), or None."""
     sym = q.contract.symbol
     if q.bid > q.ask:
         return CondorRefusal("crossed_quote", f"{sym}: crossed quote bid {q.bid} > ask {q.ask}")
@@ -354,7 +355,7 @@ def _build_at(rows: list[OptionQuote], expiration: date, dte: int, spot: float, 
                                                ("put", sp.contract.strike - p.wing_width, lp)) if q is None]
         return CondorRefusal("missing_wing", f"{expiration}: no wing strike {', '.join(missing)} (width {p.wing_width})")
     for q in (sc, lc, sp, lp):
-        problem = _quote_problem(q, s.max_spread_pct)
+        problem = quote_problem(q, s.max_spread_pct)
         if problem:
             return problem
     mid = sc.mid + sp.mid - lc.mid - lp.mid
@@ -417,5 +418,6 @@ def build_condor(chain: Sequence[OptionQuote], spot: Decimal | float, now: datet
 
 
 __all__ = ["CondorParams", "CondorRefusal", "IronCondor", "build_condor", "clamp_params",
-           "closing_legs", "condor_from_symbols", "condor_intent", "days_to_expiration", "validate_condor_legs",
+           "closing_legs", "condor_from_symbols", "condor_intent", "days_to_expiration", "quote_problem",
+           "validate_condor_legs",
            "with_fill"]

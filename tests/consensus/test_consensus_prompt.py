@@ -111,3 +111,10 @@ def test_equity_prompt_lists_candidates_in_universe():
     assert [c["symbol"] for c in data["candidates"]] == ["AAPL"]
     assert data["allowed_symbols"] == ["AAPL", "MSFT"]
     assert '"equity": {"slate"' in build_prompt(ctx, B).system
+
+
+def test_prompt_names_the_configured_underlying(make_condor):
+    """Production-defaults defect 10: the prompt said "SPY" whatever CONDOR_UNDERLYING was."""
+    ctx = make_condor().model_copy(update={"symbol": "QQQ"})
+    p = build_prompt(ctx, B)
+    assert "open a QQQ iron condor" in p.system and "SPY" not in p.system
