@@ -40,6 +40,7 @@ from stockbot.lessons.failure import Failure
 from stockbot.options.condor import CondorRefusal, IronCondor, build_condor, clamp_params
 from stockbot.options.condor_manage import contracts_for
 from stockbot.options.ivrank import IVRank
+from stockbot.options.snap import snap_params
 from stockbot.risk.gate import RiskGate
 from stockbot.store import Store
 
@@ -149,7 +150,9 @@ class CondorEngine:
 
     async def _enter(self, result: ConsensusResult, snap: CondorSnapshot, rank: IVRank) -> DecisionOutcome:
         d, c, did = self.deps, self.deps.settings.condor, result.decision_id
-        params = clamp_params(result.params, c)
+        params = snap_params(clamp_params(result.params, c), snap.chain, snap.spot, snap.clock.ts, c)
+        if params.clamped:
+            d.store.append_event("condor_params_adjusted", {"decision_id": did, "notes": list(params.clamped)})
         condor = build_condor(snap.chain, snap.spot, snap.clock.ts, params, c)
         if isinstance(condor, CondorRefusal):
             d.store.append_event("condor_refused", {"decision_id": did, "code": condor.code, "reason": condor.reason})

@@ -335,7 +335,8 @@ def _pick_short(rows: list[OptionQuote], right: OptionRight, spot: float, t: flo
 
 
 def _build_at(rows: list[OptionQuote], expiration: date, dte: int, spot: float, p: CondorParams,
-              s: CondorSettings, rate: float, delta_tolerance: float) -> IronCondor | CondorRefusal:
+              s: CondorSettings, rate: float, delta_tolerance: float,
+              snap_wings: bool = False) -> IronCondor | CondorRefusal:
     t = max(dte, 0) / 365.0
     picks = {}
     for right in (OptionRight.CALL, OptionRight.PUT):
@@ -348,12 +349,23 @@ def _build_at(rows: list[OptionQuote], expiration: date, dte: int, spot: float, 
         picks[right] = got
     (sc, sc_delta), (sp, sp_delta) = picks[OptionRight.CALL], picks[OptionRight.PUT]
     by_key = {(q.contract.right, q.contract.strike): q for q in rows}
-    lc = by_key.get((OptionRight.CALL, sc.contract.strike + p.wing_width))
-    lp = by_key.get((OptionRight.PUT, sp.contract.strike - p.wing_width))
+    width = p.wing_width
+    if snap_wings and ((OptionRight.CALL, sc.contract.strike + width) not in by_key
+                       or (OptionRight.PUT, sp.contract.strike - width) not in by_key):
+        # The grid is coarser out here (SPY lists $1 strikes near the money, $5 further out):
+        # the nearest width with a wing on both sides, within the bounds (ties: the narrower).
+        from stockbot.options.snap import common_wing_widths, nearest
+
+        lo, hi = (Decimal(str(b)) for b in s.width_bounds)
+        found = nearest([w for w in common_wing_widths(rows, sc.contract.strike, sp.contract.strike)
+                         if lo <= w <= hi], width)
+        width = found if found is not None else width
+    lc = by_key.get((OptionRight.CALL, sc.contract.strike + width))
+    lp = by_key.get((OptionRight.PUT, sp.contract.strike - width))
     if lc is None or lp is None:
-        missing = [f"{r} {k}" for r, k, q in (("call", sc.contract.strike + p.wing_width, lc),
-                                               ("put", sp.contract.strike - p.wing_width, lp)) if q is None]
-        return CondorRefusal("missing_wing", f"{expiration}: no wing strike {', '.join(missing)} (width {p.wing_width})")
+        missing = [f"{r} {k}" for r, k, q in (("call", sc.contract.strike + width, lc),
+                                               ("put", sp.contract.strike - width, lp)) if q is None]
+        return CondorRefusal("missing_wing", f"{expiration}: no wing strike {', '.join(missing)} (width {width})")
     for q in (sc, lc, sp, lp):
         problem = quote_problem(q, s.max_spread_pct)
         if problem:
@@ -361,7 +373,6 @@ def _build_at(rows: list[OptionQuote], expiration: date, dte: int, spot: float, 
     mid = sc.mid + sp.mid - lc.mid - lp.mid
     natural = sc.bid + sp.bid - lc.ask - lp.ask
     credit_mid = mid.quantize(CENT, rounding=ROUND_FLOOR)  # half cents count against us
-    width = p.wing_width
     if credit_mid >= width:
         return CondorRefusal("bad_quotes", f"credit {credit_mid} >= width {width}: quotes are not arbitrage-free")
     min_credit = (width * Decimal(repr(s.min_credit_pct))).quantize(CENT)
@@ -406,11 +417,14 @@ def build_condor(chain: Sequence[OptionQuote], spot: Decimal | float, now: datet
     if not window:
         return CondorRefusal("no_expiration", f"no expiration with {p.dte_min}-{p.dte_max} DTE in the chain")
     first: CondorRefusal | None = None
-    for exp, dte in window:
-        got = _build_at(by_exp[exp], exp, dte, spot_f, p, s, rate, delta_tolerance)
-        if isinstance(got, IronCondor):
-            return got
-        first = first or got
+    # The exact width at any expiration first (a hole in one chain is not a reason to change the
+    # risk), then the nearest listed width (a grid coarser than the width asked for).
+    for snap_wings in (False, True):
+        for exp, dte in window:
+            got = _build_at(by_exp[exp], exp, dte, spot_f, p, s, rate, delta_tolerance, snap_wings)
+            if isinstance(got, IronCondor):
+                return got
+            first = first or got
     assert first is not None
     if len(window) > 1:
         return replace(first, reason=f"{first.reason} (and {len(window) - 1} other expiration(s) refused)")

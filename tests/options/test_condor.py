@@ -88,8 +88,8 @@ def test_days_to_expiration_uses_new_york_date():
         (lambda ch: patch(ch, C, 640, bid=D("1.50"), ask=D("1.40")), "crossed_quote"),
         (lambda ch: patch(ch, P, 565, bid=D("0"), ask=D("1.00")), "empty_quote"),
         (lambda ch: patch(ch, P, 570, bid=D("1.00"), ask=D("1.50")), "wide_spread"),
-        (lambda ch: [q for q in ch if not (q.contract.right is C and q.contract.strike == 645)], "missing_wing"),
-        (lambda ch: [q for q in ch if not (q.contract.right is P and q.contract.strike == 565)], "missing_wing"),
+        (lambda ch: [q for q in ch if not (q.contract.right is C and q.contract.strike > 640)], "missing_wing"),
+        (lambda ch: [q for q in ch if not (q.contract.right is P and q.contract.strike < 570)], "missing_wing"),
         (lambda ch: [replace(q, delta=None, iv=None) for q in ch], "no_short_strike"),
         (lambda ch: [q for q in ch if q.contract.right is P or q.contract.strike <= 600], "no_short_strike"),
         (lambda ch: [q for q in ch if q.contract.right is C or q.contract.strike in (500, 505, 595, 600)], "no_short_strike"),
@@ -136,8 +136,10 @@ def test_falls_back_to_next_expiration():
     ic = build_condor(chain, SPOT, NOW)
     assert isinstance(ic, IronCondor) and ic.expiration == date(2025, 12, 5)
     only_bad = [q for q in chain if q.contract.expiration == date(2025, 12, 12)]
-    got = build_condor(only_bad, SPOT, NOW)
-    assert got.code == "missing_wing"
+    got = build_condor(only_bad, SPOT, NOW)  # no other expiration: the nearest listed width (10)
+    assert isinstance(got, IronCondor) and got.width == 10 and got.long_call_strike == 650
+    no_wings = [q for q in only_bad if not (q.contract.right is C and q.contract.strike > 640)]
+    assert build_condor(no_wings, SPOT, NOW).code == "missing_wing"
 
 
 def test_all_expirations_refused_reports_preferred():
