@@ -144,6 +144,11 @@ class Daemon:
             raise StartupRefused(f"cannot read the broker account: {exc}") from exc
         if account.trading_blocked or account.account_blocked:
             raise StartupRefused(f"broker account {account.account_number} is blocked (status {account.status})")
+        from stockbot.preflight import strategy_refusal
+
+        cannot = strategy_refusal(s, account)
+        if cannot is not None:  # every order would be rejected: an operator must act, systemd must not retry
+            raise StartupRefused(cannot, EXIT_CONFIG)
         self.store.record_equity(utcnow(), account.equity, account.cash)
         log.info("daemon.broker_ok", account_number=account.account_number, equity=str(account.equity))
         self._status("loading lessons and checking the index")

@@ -10,6 +10,7 @@ Checks, each a row (check, expected, actual, ok):
 - not blocked      neither trading nor the account is blocked
 - equity           equity >= EXPECT_MIN_EQUITY
 - multiplier / shorting / options level   equal EXPECT_* when those are set
+- options level for condors   >= 3 (spreads) when STRATEGY=condor, whatever EXPECT_* says
 
 Exit codes: 0 all pass; 1 a check failed (bad keys included; a ``preflight_failed`` alert is sent);
 2 configuration error (broken env file, missing keys). Keys are never printed.
@@ -88,6 +89,20 @@ def _fmt_dec(v: Decimal) -> str:
     return f"{v:,.2f}"
 
 
+CONDOR_OPTIONS_LEVEL = 3  # Alpaca's level 3 = spreads; an iron condor is two of them
+
+
+def strategy_refusal(settings: Settings, acct: Any) -> str | None:
+    """Why this account cannot trade its STRATEGY at all (None if it can). Used by preflight and
+    by ``stockbot run``, which refuses to start: every condor order would be rejected."""
+    level = int(getattr(acct, "options_level", 0) or 0)
+    if settings.strategy == "condor" and level < CONDOR_OPTIONS_LEVEL:
+        return (f"STRATEGY=condor needs options approval level {CONDOR_OPTIONS_LEVEL} (spreads); the broker "
+                f"reports level {level} for account {getattr(acct, 'account_number', '?')}: ask Alpaca for "
+                "level 3 or use STRATEGY=equity/index for this account")
+    return None
+
+
 def account_checks(settings: Settings, acct: Any) -> list[Check]:
     """Rows comparing an :class:`~stockbot.domain.AccountSnapshot` with the settings."""
     e = settings.expect
@@ -106,6 +121,9 @@ def account_checks(settings: Settings, acct: Any) -> list[Check]:
     if e.options_level is not None:
         rows.append(Check("options level", str(e.options_level), str(acct.options_level),
                           int(acct.options_level) == e.options_level))
+    if settings.strategy == "condor":
+        rows.append(Check("options level for condors", f">= {CONDOR_OPTIONS_LEVEL} (STRATEGY=condor)",
+                          str(acct.options_level), strategy_refusal(settings, acct) is None))
     return rows
 
 

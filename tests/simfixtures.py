@@ -32,7 +32,21 @@ from stockbot.sim.app import RunningSim, SimServer, run_in_thread
 # A Wednesday, 10:30 New York: the market is open and nothing special happens that day.
 T0 = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)
 
-__all__ = ["DEMO_KEY", "DEMO_SECRET", "T0", "make_sim_thread", "pick_condor", "sim", "sim_thread", "trading_client"]
+__all__ = ["DEMO_KEY", "DEMO_SECRET", "RecordingAlerter", "T0", "make_sim_thread", "pick_condor", "sim", "sim_thread",
+           "trading_client"]
+
+
+class RecordingAlerter:
+    """Stands in for ``stockbot.alerts.Alerter`` (same ``send``), keeping what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, kind: str, message: str, *, force: bool = False) -> None:
+        self.sent.append((kind, message))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.sent]
 
 
 def trading_client(target, key: str = DEMO_KEY, secret: str = DEMO_SECRET, **kwargs):

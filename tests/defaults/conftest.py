@@ -50,9 +50,9 @@ async def prod_sim():
     started: list[SimServer] = []
 
     async def make(*, start_at: datetime = DECISION_AT, equity: str = "100000", seed: int = 3,
-                   **kw: Any) -> SimServer:
-        server = SimServer(seed=seed, start_at=start_at,
-                           accounts=[AccountSpec(key_id=KEY, secret=SECRET, equity=Decimal(equity))], **kw)
+                   options_level: int = 3, **kw: Any) -> SimServer:
+        spec = AccountSpec(key_id=KEY, secret=SECRET, equity=Decimal(equity), options_level=options_level)
+        server = SimServer(seed=seed, start_at=start_at, accounts=[spec], **kw)
         await server.start()
         started.append(server)
         return server

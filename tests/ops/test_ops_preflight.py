@@ -39,7 +39,7 @@ def test_mismatch_fails_with_alert_and_reads_only(ops_sim, alerter, capsys):
                              "EXPECT_MIN_EQUITY=1000000\nEXPECT_MULTIPLIER=2\nEXPECT_SHORTING=true\n"))
     assert preflight("pfb", alerter=alerter, broker_kwargs=FAST) == 1
     out = capsys.readouterr().out
-    assert "FAILED: equity, multiplier, shorting" in out
+    assert "FAILED: equity, multiplier, shorting, options level for condors" in out
     lines = {line.split()[0] + (" " + line.split()[1] if line.startswith("keys") else ""): line
              for line in out.splitlines() if line.strip()}
     assert lines["multiplier"].rstrip().endswith("NO") and "2" in lines["multiplier"]
@@ -91,7 +91,9 @@ def test_blocked_or_inactive_account_fails():
     rows = {c.name: c for c in account_checks(Settings(), acct)}
     assert not rows["status"].ok and not rows["not blocked"].ok and rows["equity"].ok
     assert "trading blocked" in rows["not blocked"].actual
-    assert set(rows) == {"status", "not blocked", "equity"}  # EXPECT_* unset: not checked
+    # EXPECT_* unset: not checked; a condor account always needs level 3
+    assert set(rows) == {"status", "not blocked", "equity", "options level for condors"}
+    assert not rows["options level for condors"].ok
 
 
 def test_cli_subcommand_and_script(ops_sim):
@@ -106,3 +108,17 @@ def test_cli_subcommand_and_script(ops_sim):
     assert res.returncode == 0, res.stderr
     assert "preflight pfd: OK" in res.stdout and KEY_A not in res.stdout + res.stderr
     assert methods(ops_sim) == {"GET"}
+
+
+def test_condor_account_below_options_level_three_fails(ops_sim, alerter, capsys):
+    """Production-defaults defect 8: level 2 cannot place spreads, so a condor account is refused
+    whatever EXPECT_OPTIONS_LEVEL says (it is empty by default)."""
+    write_env("pfl", sim_env(ops_sim.url, KEY_B, SECRET_B))
+    assert preflight("pfl", alerter=alerter, broker_kwargs=FAST) == 1
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("options level for condors"))
+    assert ">= 3 (STRATEGY=condor)" in row and row.rstrip().endswith("NO") and " 2 " in row
+    write_env("pfm", sim_env(ops_sim.url, KEY_B, SECRET_B, "STRATEGY=equity\n"))
+    capsys.readouterr()
+    preflight("pfm", alerter=alerter, broker_kwargs=FAST)
+    assert "options level for condors" not in capsys.readouterr().out
