@@ -7,6 +7,7 @@ broken webhook or lesson index can never stop a close or a reconciliation.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -17,6 +18,7 @@ import structlog
 
 from stockbot.broker.orders import OrderExecutor
 from stockbot.config import Settings
+from stockbot.consensus.context import LessonRef
 from stockbot.domain import AccountSnapshot, BrokerOrder, OrderIntent, TradeContext, utcnow
 from stockbot.engine.ladder import LadderTiming
 from stockbot.engine.riskctx import NY, order_counts, start_of_week_equity, validation_state
@@ -153,3 +155,42 @@ class EngineDeps:
     def record_equity(self, account: AccountSnapshot) -> None:
         """Keep the equity curve (start-of-week baseline, dashboard)."""
         self.store.record_equity(self.now(), account.equity, account.cash)
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """Lessons found for one decision. ``error``: retrieval failed (recorded with the decision and
+    alerted); ``guards_error``: the account's guards cannot be read either, so the decision HOLDs."""
+
+    found: tuple = ()
+    refs: tuple[LessonRef, ...] = ()
+    error: str | None = None
+    guards_error: str | None = None
+
+
+async def retrieve_lessons(deps: EngineDeps, ctx: TradeContext) -> Retrieval:
+    """The lessons for ``ctx`` before a decision, failing closed.
+
+    A broken vector index costs the prompt its lessons, not the decision: the guards are read from
+    the lesson files (not the index) before every order, so they still enforce. If the guards
+    cannot be read either, nothing would stop a known mistake from repeating: the caller HOLDs."""
+    service = deps.lessons
+    if service is None:
+        return Retrieval()
+    try:
+        found = await asyncio.to_thread(service.for_context, ctx, deps.settings.lessons.top_k)
+        return Retrieval(tuple(found), tuple(LessonRef(**r.as_ref()) for r in found))
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    guards_error = None
+    try:
+        await asyncio.to_thread(service.guards)
+    except Exception as exc:  # noqa: BLE001 - unreadable guards = fail closed
+        guards_error = f"{type(exc).__name__}: {exc}"[:300]
+    log.warning("engine.lessons_unavailable", error=error, guards_error=guards_error)
+    deps.store.append_event("lessons_unavailable", {"error": error, "guards_error": guards_error,
+                                                    "strategy": ctx.strategy, "symbol": ctx.symbol})
+    what = ("lesson guards unreadable too: no entries (HOLD) until fixed" if guards_error
+            else "decisions go on without retrieved lessons; the guards still enforce")
+    await deps.notifier.alert("lessons_unavailable", f"lesson retrieval failed ({error}); {what}")
+    return Retrieval(error=error, guards_error=guards_error)

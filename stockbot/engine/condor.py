@@ -26,10 +26,9 @@ import structlog
 from stockbot.broker.errors import BrokerError
 from stockbot.broker.orders import OrderExecutor
 from stockbot.config import Settings
-from stockbot.consensus.context import LessonRef
 from stockbot.consensus.runner import ConsensusResult, new_decision_id
 from stockbot.domain import AccountSnapshot, Action, TradeContext, utcnow
-from stockbot.engine.base import EngineDeps, Notifier
+from stockbot.engine.base import EngineDeps, Notifier, retrieve_lessons
 from stockbot.engine.entry import CondorEntry, order_risk
 from stockbot.engine.ladder import Attempt, LadderTiming, OrderLadder
 from stockbot.engine.manage import CondorManager, ManageOutcome
@@ -140,10 +139,13 @@ class CondorEngine:
         ctx = TradeContext(d.account, "condor", c.underlying, snap.market_now(now), order_type="mleg limit",
                            iv_rank=rank.value, quote_age_s=snap.age_s(snap.quote.ts, now),
                            market_condition=_condition(snap, rank))
-        retrieved, refs = await self._lessons(ctx)
+        got = await retrieve_lessons(d, ctx)
+        if got.guards_error is not None:  # nothing could stop a known mistake: fail closed
+            return DecisionOutcome("blocked", f"lessons unavailable and guards unreadable ({got.guards_error}): HOLD")
         decision_id = new_decision_id("condor")
-        result = await self.consensus.decide(market_context(snap, d.settings, rank, iv, refs), decision_id=decision_id)
-        self._record_decision(result, retrieved, rank, iv)
+        result = await self.consensus.decide(market_context(snap, d.settings, rank, iv, got.refs),
+                                             decision_id=decision_id)
+        self._record_decision(result, list(got.found), rank, iv, lessons_error=got.error)
         if result.action is not Action.ENTER:
             return DecisionOutcome("hold", result.reason, decision_id, result)
         return await self._enter(result, snap, rank)
@@ -194,27 +196,16 @@ class CondorEngine:
 
     # ------------------------------------------------------------------ helpers
 
-    def _record_decision(self, result: ConsensusResult, retrieved: list, rank: IVRank, iv: float | None) -> None:
+    def _record_decision(self, result: ConsensusResult, retrieved: list, rank: IVRank, iv: float | None, *,
+                         lessons_error: str | None = None) -> None:
         kwargs = result.record_decision_kwargs()
         if retrieved:
             kwargs["lessons"] = [r.as_record() for r in retrieved]
         kwargs["context"] = {**(kwargs.get("context") or {}), "atm_iv": iv,
                              "iv_rank": {"value": rank.value, "method": rank.method.value, "reason": rank.reason}}
+        if lessons_error is not None:
+            kwargs["context"]["lessons_error"] = lessons_error
         self.deps.store.record_decision(**kwargs)
-
-    async def _lessons(self, ctx: TradeContext) -> tuple[list, list[LessonRef]]:
-        """Lessons for this context and their prompt refs. Retrieval trouble costs the prompt its
-        lessons, never the cycle: the guards that enforce lessons are read before every order."""
-        service = self.deps.lessons
-        if service is None:
-            return [], []
-        try:
-            found = await asyncio.to_thread(service.for_context, ctx, self.deps.settings.lessons.top_k)
-            return list(found), [LessonRef(**r.as_ref()) for r in found]
-        except Exception as exc:  # noqa: BLE001 - see docstring
-            log.warning("engine.lessons_unavailable", error=str(exc))
-            self.deps.store.append_event("lessons_unavailable", {"error": str(exc)[:300]})
-            return [], []
 
     def _capital_check(self, account: AccountSnapshot) -> DecisionOutcome | None:
         """None if entries may go on; an ``out_of_capital`` outcome while the state persists."""

@@ -23,10 +23,9 @@ import structlog
 from stockbot.broker.errors import BrokerError
 from stockbot.broker.orders import OrderExecutor
 from stockbot.config import Settings, account_paths
-from stockbot.consensus.context import LessonRef
 from stockbot.consensus.runner import ConsensusResult, new_decision_id
 from stockbot.domain import Action, TradeContext, utcnow
-from stockbot.engine.base import EngineDeps, Notifier
+from stockbot.engine.base import EngineDeps, Notifier, retrieve_lessons
 from stockbot.engine.ladder import LadderTiming, OrderLadder
 from stockbot.equities.book import open_trades, recover_fills
 from stockbot.equities.context import ScreenResult, equity_context, record_kwargs
@@ -166,11 +165,17 @@ class EquityEngine:
         decision_id = new_decision_id(self.strategy)
         trade = TradeContext(d.account, self.strategy, self.universe.etf, clock.ts, order_type="market",
                              market_condition=screen.condition(self.universe.etf))
-        retrieved, refs = await self._lessons(trade)
+        got = await retrieve_lessons(d, trade)
+        if got.guards_error is not None:  # nothing could stop a known mistake: fail closed
+            return EquityOutcome("blocked", f"lessons unavailable and guards unreadable ({got.guards_error}): HOLD",
+                                 strategy_version=version)
         context = equity_context(self.strategy, self.universe, screen, proposed, account, positions, self.params,
-                                 refs, clock.ts)
+                                 list(got.refs), clock.ts)
         result = await self.consensus.decide(context, decision_id=decision_id)
-        d.store.record_decision(**record_kwargs(result, retrieved, version, self.params, screen, proposed))
+        kwargs = record_kwargs(result, list(got.found), version, self.params, screen, proposed)
+        if got.error is not None:
+            kwargs["context"] = {**(kwargs.get("context") or {}), "lessons_error": got.error}
+        d.store.record_decision(**kwargs)
         if result.action is not Action.ENTER:
             return EquityOutcome("hold", result.reason, decision_id, version, result, tuple(proposed))
         picks = agreed_picks(result.params.get("slate") or [], proposed)
@@ -215,20 +220,6 @@ class EquityEngine:
                              report)
 
     # ------------------------------------------------------------------ helpers
-
-    async def _lessons(self, ctx: TradeContext) -> tuple[list, list[LessonRef]]:
-        """Lessons for this context (retrieval trouble costs the prompt its lessons, not the cycle:
-        the guards that enforce lessons are read again before every order)."""
-        service = self.deps.lessons
-        if service is None:
-            return [], []
-        try:
-            found = await asyncio.to_thread(service.for_context, ctx, self.deps.settings.lessons.top_k)
-            return list(found), [LessonRef(**r.as_ref()) for r in found]
-        except Exception as exc:  # noqa: BLE001 - see docstring
-            log.warning("equities.lessons_unavailable", error=str(exc))
-            self.deps.store.append_event("lessons_unavailable", {"error": str(exc)[:300]})
-            return [], []
 
     async def _out_of_capital(self, why: str, decision_id: str) -> None:
         d = self.deps

@@ -20,12 +20,14 @@ class Retrieved:
 class Lessons:
     """The lessons service's surface the engine uses: ``for_context(ctx, k)`` and ``guards()``."""
 
-    def __init__(self, guards=(), broken_guards: bool = False):
-        self._guards, self.broken = list(guards), broken_guards
+    def __init__(self, guards=(), broken_guards: bool = False, broken_index: bool = False):
+        self._guards, self.broken, self.broken_index = list(guards), broken_guards, broken_index
         self.asked: list = []
 
     def for_context(self, ctx, k):
         self.asked.append((ctx, k))
+        if self.broken_index:
+            raise RuntimeError("qdrant: collection lessons not found")
         return [Retrieved()]
 
     def guards(self):
@@ -68,3 +70,28 @@ async def test_unreadable_guards_deny_opening_orders(make_sim, store, build):
 
     assert out.status == "denied" and "lessons directory unreadable" in out.reason
     assert rig.order_posts() == []
+
+
+async def test_a_broken_index_is_recorded_with_the_decision_and_alerted(make_sim, store, build):
+    """Production-defaults defect 9: retrieval errors were dropped silently. With only the vector
+    index broken the guards still enforce (read from the files), so the decision goes on."""
+    sim = await make_sim()
+    rig = build(sim, store, lessons=Lessons(broken_index=True))
+    out = await rig.engine.decide()
+    assert out.status == "entered", out.reason
+    decision = store.decisions()[0]
+    assert "collection lessons not found" in decision["context"]["lessons_error"]
+    [event] = store.events(kind="lessons_unavailable")
+    assert event.payload["guards_error"] is None
+    [(kind, message)] = rig.alerts.sent
+    assert kind == "lessons_unavailable" and "guards still enforce" in message
+
+
+async def test_unreadable_guards_hold_the_decision(make_sim, store, build):
+    sim = await make_sim()
+    rig = build(sim, store, lessons=Lessons(broken_index=True, broken_guards=True))
+    out = await rig.engine.decide()
+    assert out.status == "blocked" and "guards unreadable" in out.reason
+    assert rig.order_posts() == [] and store.decisions() == []  # no agent was asked, nothing sent
+    assert [k for k, _ in rig.alerts.sent] == ["lessons_unavailable"]
+    assert "HOLD" in rig.alerts.sent[0][1]
