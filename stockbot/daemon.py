@@ -218,6 +218,7 @@ class Daemon:
                                        guards=self.lessons.guards(), capture=self._capture, alerter=self.alerter,
                                        timing=timing)
             self.equity = EquityJobs(self.engine, s)
+        self.engine.deps.entry_block = self.jobs.entry_block  # a stale stream blocks entries, not the process
         self.reconciler = Reconciler(self.account, self.broker, self.store, executor, capture=self._capture,
                                      alerter=self.alerter, timing=timing, lock=self.engine.lock)
         self.hours = MarketHours(self.broker, ttl_s=self.timings.clock_ttl_s)

@@ -29,7 +29,8 @@ from stockbot.store import Store
 
 log = structlog.get_logger("daemon")
 NY = ZoneInfo("America/New_York")
-JOB_NAMES = ("decision", "manage", "reconcile", "health", "eod", "advise", "grade", "train", "train_if_needed")
+JOB_NAMES = ("decision", "manage", "reconcile", "health", "eod", "advise", "grade", "train", "train_if_needed",
+             "catch_up")
 
 
 @dataclass(frozen=True)
@@ -226,9 +227,14 @@ class LoopWatch:
 
 @dataclass(frozen=True)
 class Health:
+    """``ok``: the loop and the scheduler are alive (WATCHDOG=1 is sent). ``degraded``: the quote
+    stream is stale or down; reported, alerted and blocking new entries, but not a reason for
+    systemd to kill a daemon whose trading path (REST snapshots, orders) works."""
+
     ok: bool
     problems: tuple[str, ...]
     status: str
+    degraded: tuple[str, ...] = ()
 
 
 class Jobs:
@@ -280,16 +286,42 @@ class Jobs:
         if d.settings.risk.trading_hours_only and not await d.hours.is_open():
             self._skip("decision", "market closed (broker clock)")
             return
+        market_date = (await d.hours.today()).isoformat()
         out = await d.engine.decide()
         self.last_decision = f"{out.status} at {utcnow():%H:%M:%S}Z"
         payload = {"status": out.status, "reason": out.reason[:500], "decision_id": out.decision_id,
-                   "qty": getattr(out, "qty", None)}
+                   "qty": getattr(out, "qty", None), "market_date": market_date}
         if out.consensus is not None:
             payload["votes"] = [{"agent": b.agent, "action": b.action, "error": b.error}
                                 for b in out.consensus.ballots]
             payload["enter_votes"], payload["required"] = out.consensus.enter_votes, out.consensus.required_votes
         d.store.append_event("decision_cycle", payload)
         log.info("decision.done", status=out.status, reason=out.reason, decision_id=out.decision_id)
+
+    async def catch_up(self) -> None:
+        """Once after READY: make the day's decision if its cron time passed while the daemon was
+        down (a restart at 11:00 after a 10:45 decision time) and the session is still open.
+
+        APScheduler only schedules a cron job's *next* fire time, so a daemon started after the
+        decision time would silently skip the day. The broker's clock says what time it is."""
+        d = self.d
+        cron = d.timings.decision_cron
+        if not cron or d.timings.decision_every_s:
+            return
+        clock = await d.hours.clock()
+        if not clock.is_open or not await d.hours.trading_day():
+            return
+        now = clock.ts.astimezone(NY)
+        due = missed_fire_time(cron, now)
+        if due is None:
+            return
+        today = now.date().isoformat()
+        if any(e.payload.get("market_date") == today for e in d.store.events(kind="decision_cycle")[-20:]):
+            return
+        d.store.append_event("decision_catch_up", {"market_date": today, "due": due.isoformat(),
+                                                   "at": now.isoformat()})
+        log.info("decision.catch_up", due=due.isoformat(), now=now.isoformat())
+        await self.decision()
 
     async def manage(self) -> None:
         """Take profit / stop loss / time exits of open condors, in market hours."""
@@ -357,36 +389,50 @@ class Jobs:
     # ------------------------------------------------------------------ health
 
     async def health(self) -> Health:
-        """Loop, scheduler and stream; WATCHDOG=1 only when all three are healthy."""
+        """WATCHDOG=1 while the loop and the scheduler are alive. The quote stream is reported as a
+        degraded state that blocks entries (see ``Health``), never by withholding the watchdog:
+        a quiet IEX stream must not get the daemon killed and restart-looped by systemd."""
         d = self.d
         problems: list[str] = []
+        degraded: list[str] = []
         lag = d.loop_lag_s()
         if lag > d.timings.loop_lag_s:
             problems.append(f"event loop late by {lag:.1f}s")
         if not d.scheduler_running():
             problems.append("scheduler not running")
         if not d.feed_alive():
-            problems.append("quote stream thread stopped")
+            degraded.append("quote stream thread stopped")
             d.restart_feed()
         try:
             market_open = await d.hours.is_open()
         except BrokerError as exc:  # the broker's trouble is not the daemon's health
             log.warning("health.clock_unavailable", error=str(exc))
             market_open = False
-        problems += await d.stream.check(market_open)
-        status = self.status_line(market_open, problems)
-        result = Health(not problems, tuple(problems), status)
+        degraded += await d.stream.check(market_open)
+        status = self.status_line(market_open, problems, degraded)
+        result = Health(not problems, tuple(problems), status, tuple(degraded))
         d.sd.status(status)
         if result.ok:
             d.sd.watchdog()
         else:
             log.warning("health.unhealthy", problems=problems)
+        if degraded:
+            log.warning("health.degraded", problems=degraded)
         d.last_health = result
         return result
 
-    def status_line(self, market_open: bool, problems: list[str]) -> str:
+    def entry_block(self) -> str | None:
+        """Why new entries must wait (the last health check found the stream stale), or None."""
+        h = self.d.last_health
+        if h is not None and h.degraded:
+            return f"quote stream degraded ({'; '.join(h.degraded)}): no new entries until it recovers"
+        return None
+
+    def status_line(self, market_open: bool, problems: list[str], degraded: list[str] = ()) -> str:
         d = self.d
         head = "UNHEALTHY: " + "; ".join(problems) if problems else "trading"
+        if degraded:
+            head += " (DEGRADED: " + "; ".join(degraded) + "; entries blocked)"
         if d.halted():
             head += " (STOP flag: halted)"
         market = "market open" if market_open else "market closed"
@@ -399,6 +445,20 @@ class Jobs:
 
 
 # ---------------------------------------------------------------------- the scheduler
+
+
+def missed_fire_time(cron: str, now: datetime) -> datetime | None:
+    """The last time ``cron`` fired today (New York) at or before ``now``, or None."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(cron, timezone=NY)
+    local = now.astimezone(NY)
+    t = trigger.get_next_fire_time(None, local.replace(hour=0, minute=0, second=0, microsecond=0))
+    last = None
+    while t is not None and t <= local and t.date() == local.date():
+        last = t
+        t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
+    return last
 
 
 def check_crons(t: Timings) -> None:
@@ -438,6 +498,9 @@ def build_scheduler(jobs: Jobs, t: Timings) -> Any:
 
     first = now + timedelta(seconds=t.first_run_after_s) if t.first_run_after_s is not None else None
     add("decision", t.decision_cron, t.decision_every_s, first)
+    if t.decision_cron and not t.decision_every_s:  # the day's decision, if its time passed while down
+        sched.add_job(jobs.guarded("catch_up", jobs.catch_up), "date", run_date=now + timedelta(seconds=1),
+                      id="catch_up", name="catch_up", misfire_grace_time=3600)
     add("manage", None, t.manage_every_s)
     add("reconcile", None, t.reconcile_every_s)
     add("health", None, t.health_every_s, now)

@@ -32,8 +32,23 @@ from stockbot.sim.app import RunningSim, SimServer, run_in_thread
 # A Wednesday, 10:30 New York: the market is open and nothing special happens that day.
 T0 = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)
 
-__all__ = ["DEMO_KEY", "DEMO_SECRET", "RecordingAlerter", "T0", "make_sim_thread", "pick_condor", "sim", "sim_thread",
+__all__ = ["DEMO_KEY", "DEMO_SECRET", "RecordingAlerter", "wait_for", "T0", "make_sim_thread", "pick_condor", "sim", "sim_thread",
            "trading_client"]
+
+
+async def wait_for(cond, timeout: float = 30.0, what: str = "condition"):
+    """Poll ``cond`` on the loop until truthy (no timing assertions: the bound only ends a hang)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s")
+        await asyncio.sleep(0.05)
 
 
 class RecordingAlerter:

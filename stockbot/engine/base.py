@@ -94,6 +94,12 @@ class EngineDeps:
     lessons: Any = None
     now: Callable[[], datetime] = utcnow
     timing: LadderTiming = field(default_factory=LadderTiming)
+    # Why new entries must wait (the daemon's health: a stale quote stream), or None. Closing,
+    # management and reconciliation never ask it.
+    entry_block: Callable[[], str | None] | None = None
+
+    def entries_blocked(self) -> str | None:
+        return None if self.entry_block is None else self.entry_block()
 
     def gate_with_lessons(self) -> RiskGate:
         """The configured gate plus the guards the lessons enforce right now (they can be learned

@@ -124,6 +124,9 @@ class CondorEngine:
         stop = read_stop(d.account)
         if stop is not None:  # halted: no new orders, so no agent is asked (and paid) either
             return DecisionOutcome("halted", f"STOP flag present: {stop.get('why', '?')}")
+        blocked = d.entries_blocked()
+        if blocked is not None:
+            return DecisionOutcome("blocked", blocked)
         if self.out_of_capital is not None:  # cheap check first: no chain fetch while paused
             account = await d.broker.account()
             d.record_equity(account)

@@ -143,6 +143,9 @@ class EquityEngine:
         stop = read_stop(d.account)
         if stop is not None:
             return EquityOutcome("halted", f"STOP flag present: {stop.get('why', '?')}")
+        blocked = d.entries_blocked()
+        if blocked is not None:
+            return EquityOutcome("blocked", blocked)
         # Fills the book missed (a crash between a fill and its booking) are booked first.
         recover_fills(d.store, self.strategy, version="recovered", now=d.now())
         account = await d.broker.account()

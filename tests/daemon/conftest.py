@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
+from simfixtures import wait_for  # noqa: E402 - one polling helper for every suite
 from stockbot.chaos.rig import NotifySocket  # noqa: E402 - the same fake systemd the chaos suite uses
 from stockbot.config import (AgentSettings, AgentSpec, AlpacaSettings, CondorSettings, LessonSettings,  # noqa: E402
                              RiskSettings, Settings)
@@ -140,19 +141,6 @@ def rig_for():
                         broker_kwargs={"backoff_s": 0.01})
         return Rig(sim, daemon, alerts)
     return make
-
-
-async def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``cond`` on the loop until truthy (no timing assertions: the bound only ends a hang)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

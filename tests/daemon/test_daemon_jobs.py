@@ -115,20 +115,26 @@ async def test_stream_406_and_silence_are_recorded_captured_and_alerted(make_sim
         sim.state.stream.set_silent(True)
         [stale] = await waiter(lambda: rig.events("stream_stale"), what="the silent stream detected")
         assert "SPY" in stale.payload["symbols"]
-        await waiter(lambda: not d.last_health.ok, what="health reporting the stale stream")
-        assert "quotes stale" in d.last_health.problems[0]
-        # no watchdog ping while the stream is stale: systemd would restart a daemon stuck like this
+        await waiter(lambda: d.last_health.degraded, what="health reporting the stale stream")
+        assert "quotes stale" in d.last_health.degraded[0] and d.last_health.ok
+        # Production-defaults defect 7: a stale stream is a degraded state, not a dead daemon.
+        # The watchdog keeps pinging (systemd must not kill and restart-loop it), the status says
+        # so, and new entries are blocked (fail closed).
         runs, seen = d.jobs.runs["health"], len(notify_socket.lines())
         await waiter(lambda: d.jobs.runs["health"] >= runs + 2, what="two more health checks")
-        assert "WATCHDOG=1" not in notify_socket.lines()[seen:]
-        assert any(line.startswith("STATUS=UNHEALTHY: quotes stale") for line in notify_socket.lines()[seen:])
+        assert "WATCHDOG=1" in notify_socket.lines()[seen:]
+        assert any("DEGRADED: quotes stale" in line and "entries blocked" in line
+                   for line in notify_socket.lines()[seen:] if line.startswith("STATUS="))
+        out = await d.engine.decide()
+        assert out.status == "blocked" and "quote stream degraded" in out.reason
+        assert rig.order_posts() == []
         await waiter(lambda: "stream_stale" in rig.alerts.kinds(), what="the stale stream alerted")
         await waiter(lambda: [e for e in rig.events("lesson_captured") if e.payload["kind"] == "stale_quotes"],
                      what="stale quotes captured")
         sim.state.stream.set_silent(False)
         await waiter(lambda: rig.events("stream_recovered"), what="the stream recovered")
-        seen = len(notify_socket.lines())
-        await waiter(lambda: "WATCHDOG=1" in notify_socket.lines()[seen:], what="pings resumed")
+        await waiter(lambda: not d.last_health.degraded, what="health back to normal")
+        assert d.jobs.entry_block() is None
 
         # a second connection with the same key is refused with 406 (the key's one stream slot)
         second = rig_for(sim, daemon_settings(sim.url, account="dmn2"), timings=timings).daemon
