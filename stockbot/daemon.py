@@ -151,6 +151,7 @@ class Daemon:
             raise StartupRefused(cannot, EXIT_CONFIG)
         self.store.record_equity(utcnow(), account.equity, account.cash)
         log.info("daemon.broker_ok", account_number=account.account_number, equity=str(account.equity))
+        await self._warn_live_override()
         self._status("loading lessons and checking the index")
         await self._open_lessons()
         self._build_services()
@@ -168,6 +169,19 @@ class Daemon:
         interval = self.sd.watchdog_interval_s
         if interval is not None and self.timings.health_every_s > interval / 2:
             log.warning("daemon.watchdog_tight", watchdog_s=interval, health_every_s=self.timings.health_every_s)
+
+    async def _warn_live_override(self) -> None:
+        """A live account trading under VALIDATION_LIVE_OVERRIDE is announced at every start."""
+        from stockbot.engine.riskctx import validation_state
+
+        s = self.settings
+        if s.alpaca.paper or not s.validation.live_override:
+            return
+        state = validation_state(s, self.store, utcnow().date())
+        if state.reason.startswith("OVERRIDE"):
+            log.error("daemon.live_override", reason=state.reason)
+            self.store.append_event("live_override_active", {"reason": state.reason[:300]})
+            await self.notifier.alert("live_override", f"starting LIVE with VALIDATION_LIVE_OVERRIDE: {state.reason}")
 
     async def _open_lessons(self) -> None:
         from stockbot.lessons.capture import LessonCapture

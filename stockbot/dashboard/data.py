@@ -35,7 +35,9 @@ from stockbot.status import known_accounts
 from stockbot.store import Event, Store, StoreError
 
 NY = ZoneInfo("America/New_York")
+_SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
 EVENT_KINDS = (metrics.OUT_OF_CAPITAL, metrics.CAPITAL_RESTORED, "job_crash", "daemon_start", "daemon_stop",
+               "trading_state", "live_override_used", "live_override_active", "lessons_unavailable",
                *metrics.STREAM_EVENTS, *(k for kinds in metrics.JOB_EVENTS.values() for k in kinds))
 
 
@@ -225,6 +227,11 @@ def _from_store(store: Store, view: SettingsView, stop: dict | None, now: dateti
     capital = metrics.capital_state(by_kind[metrics.OUT_OF_CAPITAL], by_kind[metrics.CAPITAL_RESTORED])
     state, reasons = metrics.trading_state(view.risk, stop=stop is not None, figures=figures,
                                            out_of_capital=capital is not None)
+    recorded = by_kind["trading_state"][-1].payload if by_kind["trading_state"] else None
+    if recorded and _SEVERITY.get(recorded.get("state"), 0) > _SEVERITY[state.value]:
+        # The daemon judged it from the broker's live figures (last_equity): the recorded curve may
+        # not hold today's start yet. Never show a calmer state than the daemon last announced.
+        state, reasons = TradingState(recorded["state"]), tuple(recorded.get("reasons") or ())
     report = validation_report(closed_trades(trades, view.strategy), None, now.astimezone(NY).date(),
                                view.validation)
     health = Health(

@@ -187,6 +187,8 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "job.grade": ("pick grading", "选股评分"),
     "job.train": ("weekly retrain", "每周模型重训"),
     "job.train_if_needed": ("model check at start-up", "启动时模型检查"),
+    "job.catch_up": ("missed decision made up", "补做当日决策"),
+    "event.decision_catch_up": ("missed decision made up", "补做当日决策"),
     # recent events
     "events.title": ("Recent events", "最近事件"),
     "events.none": ("No events yet.", "暂无事件。"),
@@ -223,6 +225,9 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "event.lesson_captured": ("lesson captured", "记录新教训"),
     "event.lessons_loaded": ("lessons loaded", "加载经验教训"),
     "event.lessons_unavailable": ("lessons unavailable", "经验教训不可用"),
+    "event.trading_state": ("trading state changed", "交易状态变更"),
+    "event.live_override_used": ("live order under override", "强制实盘下单"),
+    "event.live_override_active": ("live override active", "实盘强制模式已启用"),
     "event.stream_connected": ("quote stream connected", "行情推送已连接"),
     "event.stream_406": ("quote stream refused (406)", "行情推送被拒（406）"),
     "event.stream_error": ("quote stream error", "行情推送出错"),

@@ -30,6 +30,7 @@ JOB_EVENTS: dict[str, tuple[str, ...]] = {
     "grade": ("grade_done",),
     "train": ("train_done",),
     "train_if_needed": ("train_checked",),
+    "catch_up": ("decision_catch_up",),  # only when a missed decision was made up for
 }
 CORE_JOBS = ("decision", "manage", "reconcile", "eod")  # shown for every account; the others once they ran
 # Quote stream events (stockbot.broker.stream via StreamMonitor, and the daemon's restarts).

@@ -24,7 +24,7 @@ from stockbot.engine.ladder import LadderTiming
 from stockbot.engine.riskctx import NY, order_counts, start_of_week_equity, validation_state
 from stockbot.flags import read_stop
 from stockbot.risk.gate import Approved, Denied, RiskContext, RiskGate
-from stockbot.risk.states import state_inputs, transition
+from stockbot.risk.states import StateDecision, state_inputs, transition
 from stockbot.store import Store
 
 log = structlog.get_logger(__name__)
@@ -124,6 +124,12 @@ class EngineDeps:
         verdict = gate.check(intent, ctx)
         if not verdict.ok:
             self._record_denial(intent, verdict)
+        elif not ctx.is_closing and not self.settings.alpaca.paper:
+            validation = validation_state(self.settings, self.store, ctx.now.astimezone(NY).date())
+            if validation.reason.startswith("OVERRIDE"):
+                from stockbot.engine.halts import note_live_override
+
+                await note_live_override(self, validation.reason, intent.client_order_id)
         return verdict
 
     def _record_denial(self, intent: OrderIntent, denied: Denied) -> None:
@@ -131,6 +137,30 @@ class EngineDeps:
                                                  "rule": denied.rule, "reason": denied.reason})
         log.info("engine.order_denied", client_order_id=intent.client_order_id, rule=denied.rule,
                  reason=denied.reason)
+
+    def trading_state(self, account: AccountSnapshot, *, out_of_capital: bool = False) -> StateDecision:
+        """The account's trading state now (STOP flag, floor, loss limits, capital)."""
+        now = self.now()
+        sod = account.last_equity
+        sow = start_of_week_equity(self.store.equity_curve(), now, sod)
+        return transition(state_inputs(self.settings.risk, stop_flag=read_stop(self.account) is not None,
+                                       equity=account.equity, start_of_day_equity=sod, start_of_week_equity=sow,
+                                       out_of_capital=out_of_capital))
+
+    async def observe(self, account: AccountSnapshot) -> None:
+        """Record equity, and record + alert a change of trading state (``engine.halts``)."""
+        from stockbot.engine.halts import observe_state
+
+        self.record_equity(account)
+        await observe_state(self, account, self.trading_state(account, out_of_capital=self.capital_out() is not None))
+
+    def capital_out(self) -> dict[str, Any] | None:
+        """The ``out_of_capital`` event payload while the account is in that state, else None."""
+        last_out = self.store.events(kind="out_of_capital")[-1:]
+        last_back = self.store.events(kind="capital_restored")[-1:]
+        if not last_out or (last_back and last_back[0].seq > last_out[0].seq):
+            return None
+        return last_out[0].payload
 
     def risk_context(self, account: AccountSnapshot, *, market_open: bool, open_positions: int,
                      trade: TradeContext, is_closing: bool = False, risk: Decimal | None = None,

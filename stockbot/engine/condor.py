@@ -106,12 +106,7 @@ class CondorEngine:
     @property
     def out_of_capital(self) -> dict[str, Any] | None:
         """The ``out_of_capital`` event payload while the account is in that state, else None."""
-        store = self.deps.store
-        last_out = store.events(kind=OUT_OF_CAPITAL)[-1:]
-        last_back = store.events(kind=CAPITAL_RESTORED)[-1:]
-        if not last_out or (last_back and last_back[0].seq > last_out[0].seq):
-            return None
-        return last_out[0].payload
+        return self.deps.capital_out()
 
     # ------------------------------------------------------------------ the cycle
 
@@ -129,12 +124,12 @@ class CondorEngine:
             return DecisionOutcome("blocked", blocked)
         if self.out_of_capital is not None:  # cheap check first: no chain fetch while paused
             account = await d.broker.account()
-            d.record_equity(account)
+            await d.observe(account)
             blocked = self._capital_check(account)
             if blocked is not None:
                 return blocked
         snap = await take_snapshot(d.broker, d.settings, d.now())
-        d.record_equity(snap.account)
+        await d.observe(snap.account)
         if d.settings.risk.trading_hours_only and not snap.clock.is_open:
             return DecisionOutcome("market_closed", f"market closed (next open {snap.clock.next_open.isoformat()})")
         rank, iv = update_iv_rank(d.store, snap, target_dte=(c.dte_min + c.dte_max) // 2)
@@ -237,6 +232,7 @@ class CondorEngine:
                                               "equity": account.equity, "reason": why, "source": source})
         message = f"account out of capital ({why}); entries paused until buying power recovers"
         await d.notifier.alert("out_of_capital", message)
+        await d.observe(account)  # REDUCING (out_of_capital): recorded as a state change
         await d.notifier.failure(Failure("out_of_capital", "engine.entry", message,
                                          {"reason": "insufficient buying power for a new condor"},
                                          strategy="condor", symbol=d.settings.condor.underlying,

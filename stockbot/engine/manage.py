@@ -91,7 +91,7 @@ class CondorManager:
             await d.notifier.failure(Failure.from_exception("engine.manage", exc, job="manage", kind="broker_error"))
             return [ManageOutcome(t["structure_id"], "error", f"broker unavailable: {exc}") for t in trades]
         taken_at = d.now()
-        d.record_equity(account)
+        await d.observe(account)
         expected: dict[str, Decimal] = defaultdict(Decimal)  # two condors may share a contract
         for trade in trades:
             for leg in trade["legs"]:

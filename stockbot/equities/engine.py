@@ -149,7 +149,7 @@ class EquityEngine:
         # Fills the book missed (a crash between a fill and its booking) are booked first.
         recover_fills(d.store, self.strategy, version="recovered", now=d.now())
         account = await d.broker.account()
-        d.record_equity(account)
+        await d.observe(account)
         clock, taken_at = await d.broker.clock(), d.now()
         if d.settings.risk.trading_hours_only and not clock.is_open:
             return EquityOutcome("market_closed", f"market closed (next open {clock.next_open.isoformat()})")
