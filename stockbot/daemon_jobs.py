@@ -245,6 +245,7 @@ class Jobs:
         self.runs: dict[str, int] = {name: 0 for name in JOB_NAMES}
         self.crashes: dict[str, int] = {name: 0 for name in JOB_NAMES}
         self.last_decision: str | None = None
+        self._keys_refused = False
 
     def guarded(self, name: str, body: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
         """Wrap a job body: skip while stopping; any exception -> event, lesson, alert; never raise."""
@@ -409,6 +410,7 @@ class Jobs:
             log.warning("health.clock_unavailable", error=str(exc))
             market_open = False
         degraded += await d.stream.check(market_open)
+        degraded += await self._keys_check()
         status = self.status_line(market_open, problems, degraded)
         result = Health(not problems, tuple(problems), status, tuple(degraded))
         d.sd.status(status)
@@ -420,6 +422,21 @@ class Jobs:
             log.warning("health.degraded", problems=degraded)
         d.last_health = result
         return result
+
+    async def _keys_check(self) -> list[str]:
+        """The broker refusing this account's keys mid-run (rotated with ``stockbot refund`` while
+        the daemon holds the old ones, or revoked) is a state: recorded, alerted once, reported in
+        STATUS and blocking entries. The process stays up; a restart loads the new keys."""
+        refused = getattr(self.d.broker, "auth_rejected", None)
+        if refused and not self._keys_refused:
+            self.d.store.append_event("keys_rejected", {"error": refused})
+            await self.d.notifier.alert("keys_rejected", f"the broker refuses this account's keys ({refused}); "
+                                                         "install valid keys with `stockbot refund` and restart "
+                                                         "the daemon (systemctl restart stockbot@ID)")
+        elif not refused and self._keys_refused:
+            self.d.store.append_event("keys_accepted", {})
+        self._keys_refused = bool(refused)
+        return [f"broker refuses the keys: {refused}"] if refused else []
 
     def entry_block(self) -> str | None:
         """Why new entries must wait (the last health check found the stream stale), or None."""

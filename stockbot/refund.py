@@ -69,8 +69,8 @@ def new_mode(old_mode: int) -> int:
     return stat.S_IMODE(old_mode) & MAX_MODE
 
 
-def _restore(path: Path, old_text: str, old_mode: int) -> None:
-    atomic_write_text(path, old_text, mode=old_mode)
+def _restore(path: Path, old_text: str, old_mode: int, owner: tuple[int, int]) -> None:
+    atomic_write_text(path, old_text, mode=old_mode, owner=owner)
 
 
 def refund(account: str | None, key: str, secret: str, *, out: TextIO | None = None, err: TextIO | None = None,
@@ -90,7 +90,8 @@ def refund(account: str | None, key: str, secret: str, *, out: TextIO | None = N
             old_text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        old_mode = stat.S_IMODE(path.stat().st_mode)
+        st = path.stat()
+        old_mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
     except ConfigError as exc:
         print(f"stockbot refund: configuration error: {exc}", file=err)
         return EXIT_CONFIG
@@ -100,26 +101,31 @@ def refund(account: str | None, key: str, secret: str, *, out: TextIO | None = N
     overridden = [n for n in KEY_NAMES if os.environ.get(n)]
     # The preflight must test the keys in the file, not ones from the environment.
     environ = {k: v for k, v in os.environ.items() if k not in KEY_NAMES}
-    atomic_write_text(path, new_text, mode=mode)
+    # Keep owner and group: the unit reads root:stockbot 0640; a rewrite as root:root locks it out.
+    atomic_write_text(path, new_text, mode=mode, owner=owner)
     try:
         try:
             settings = load_settings(account, environ)
         except ConfigError as exc:
-            _restore(path, old_text, old_mode)
+            _restore(path, old_text, old_mode, owner)
             print(f"stockbot refund: configuration error after the rewrite: {exc}; previous {path} restored",
                   file=err)
             return EXIT_CONFIG
         rc = preflight_settings(settings, out=out, alerter=alerter, broker_kwargs=broker_kwargs)
     except BaseException:
-        _restore(path, old_text, old_mode)
+        _restore(path, old_text, old_mode, owner)
         raise
     if rc != EXIT_OK:
-        _restore(path, old_text, old_mode)
+        _restore(path, old_text, old_mode, owner)
         print(f"stockbot refund: preflight failed with the new keys; previous {path} restored unchanged "
               f"(mode {old_mode:04o})", file=err)
         return EXIT_FAILED
-    print(f"stockbot refund: {', '.join(KEY_NAMES)} updated in {path} (mode {mode:04o}); preflight passed",
-          file=out)
+    print(f"stockbot refund: {', '.join(KEY_NAMES)} updated in {path} (mode {mode:04o}, owner "
+          f"{owner[0]}:{owner[1]} kept); preflight passed", file=out)
+    unit = f"stockbot@{account}" if account else "stockbot@<account>"
+    print(f"stockbot refund: a running daemon still holds the old keys; restart it to use the new ones: "
+          f"systemctl restart {unit} (once the old keys are revoked it reports 'broker refuses the keys' "
+          "and opens nothing)", file=out)
     if overridden:
         print(f"stockbot refund: warning: {', '.join(overridden)} set in the environment override the file "
               "for processes started with it", file=err)

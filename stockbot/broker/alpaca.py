@@ -23,7 +23,8 @@ from requests.adapters import HTTPAdapter
 
 from stockbot.broker import convert
 from stockbot.broker.budget import RequestBudget
-from stockbot.broker.errors import AmbiguousSubmitError, NotFoundError, RejectedError, TransientError, translate
+from stockbot.broker.errors import (AmbiguousSubmitError, NotFoundError, RejectedError, TransientError,
+                                    is_auth_refusal, translate)
 from stockbot.config import AlpacaSettings
 from stockbot.domain import (
     AccountSnapshot,
@@ -83,6 +84,7 @@ class AlpacaBroker:
         self._stocks = _harden(StockHistoricalDataClient(key, secret, url_override=data_url), timeout)
         self._options = _harden(OptionHistoricalDataClient(key, secret, url_override=data_url), timeout)
         self.calls = 0
+        self.auth_rejected: str | None = None  # the last refusal of these keys, until a call succeeds
 
     # ------------------------------------------------------------------ plumbing
 
@@ -90,9 +92,14 @@ class AlpacaBroker:
         await self.budget.acquire()
         self.calls += 1
         try:
-            return await asyncio.to_thread(fn, *args)
+            result = await asyncio.to_thread(fn, *args)
         except Exception as exc:  # translated here, once, for every caller
-            raise translate(exc) from exc
+            err = translate(exc)
+            if is_auth_refusal(err):  # revoked or rotated keys: the daemon reports it as a state
+                self.auth_rejected = str(err)[:300]
+            raise err from exc
+        self.auth_rejected = None
+        return result
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """An idempotent call: transient faults are retried with exponential backoff and jitter."""

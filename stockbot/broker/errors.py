@@ -76,3 +76,13 @@ def translate(exc: BaseException) -> BrokerError:
     if isinstance(exc, requests.RequestException):
         return TransientError(f"{type(exc).__name__}: {exc}")
     return BrokerError(f"{type(exc).__name__}: {exc}")
+
+
+def is_auth_refusal(exc: BaseException) -> bool:
+    """The broker refuses these keys (revoked, wrong environment): 401, or a 403 "forbidden" that
+    is not one of Alpaca's trading refusals (40310000 buying power / qty, 40310100 PDT)."""
+    if not isinstance(exc, RejectedError) or isinstance(exc, InsufficientFundsError):
+        return False
+    if exc.status == 401 or exc.code == 40110000:
+        return True
+    return exc.status == 403 and exc.code is None

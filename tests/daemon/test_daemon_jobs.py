@@ -158,3 +158,29 @@ async def test_trigger_refuses_unknown_jobs_and_after_stop(make_sim, rig_for):
     finally:
         await d.stop()
     assert d.trigger("decision") is False
+
+
+async def test_keys_refused_mid_run_are_a_state_not_a_crash(make_sim, rig_for, waiter, notify_socket):
+    """Production-defaults defect 5: after `stockbot refund` the running daemon still holds the old
+    keys; once they are revoked every call answers 401. That is a reported, alerted state that
+    blocks entries; the process keeps running (watchdog pings) until it is restarted."""
+    sim = await make_sim()
+    rig = rig_for(sim, notify=notify_socket)
+    d = rig.daemon
+    await d.start()
+    try:
+        await waiter(lambda: d.last_health is not None and d.last_health.ok, what="a healthy check")
+        await rig.fault(kind="http_error", status=401, path="/v2/.*")
+        await waiter(lambda: rig.events("keys_rejected"), what="the refused keys recorded")
+        await waiter(lambda: d.last_health.degraded and "refuses the keys" in d.last_health.degraded[-1],
+                     what="health reporting the refused keys")
+        assert d.last_health.ok  # loop and scheduler alive: no kill, no restart loop
+        assert "keys_rejected" in rig.alerts.kinds() and "stockbot refund" in dict(rig.alerts.sent)["keys_rejected"]
+        runs = d.jobs.runs["health"]
+        await waiter(lambda: d.jobs.runs["health"] >= runs + 2, what="two more health checks")
+        assert len(rig.events("keys_rejected")) == 1 and rig.alerts.kinds().count("keys_rejected") == 1
+        assert d.jobs.entry_block() is not None
+        await rig.admin("DELETE", "/_sim/faults")
+        await waiter(lambda: rig.events("keys_accepted"), what="the keys accepted again")
+    finally:
+        await d.stop()

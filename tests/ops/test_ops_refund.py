@@ -18,7 +18,7 @@ FAST = {"backoff_s": 0.01, "retries": 1}
 
 def _env(url: str, key: str, secret: str) -> str:
     # Comments, blank lines, CRLF on one line, quoting, an inline comment and export: all must survive.
-    return (f"# account rf: paper condor\n\nSTRATEGY=condor\nALPACA_API_KEY={key}\r\n"
+    return (f"# account rf: paper equity (account B has options level 2)\n\nSTRATEGY=equity\nALPACA_API_KEY={key}\r\n"
             f"RISK_MAX_ORDERS_PER_DAY=12  # tuned\n"
             f"export ALPACA_SECRET_KEY=\"{secret}\"   # reset 2026-01\n"
             f"ALPACA_PAPER=true\nALPACA_BASE_URL={url}\n# trailing comment without newline")
@@ -101,3 +101,20 @@ def test_script_never_prints_keys(ops_sim):
     assert KEY_B in path.read_text() and SECRET_B in path.read_text()
     for secret in (KEY_A, KEY_B, SECRET_A, SECRET_B):
         assert secret not in res.stdout + res.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the env file another owner/group (as on a host)")
+def test_refund_keeps_owner_group_and_mode_and_says_restart(ops_sim, alerter, capsys):
+    """Production-defaults defect 5: the atomic rewrite made root:stockbot 0640 root:root 0640,
+    so the service (group stockbot) could no longer read its own env file."""
+    path = write_env("rfo", _env(ops_sim.url, KEY_A, SECRET_A), 0o640)
+    os.chown(path, 0, 4242)  # root:<the service's group>
+    assert refund("rfo", KEY_B, SECRET_B, alerter=alerter, broker_kwargs=FAST) == 0
+    st = path.stat()
+    assert (st.st_uid, st.st_gid, _mode(path)) == (0, 4242, 0o640)
+    out = capsys.readouterr().out
+    assert "systemctl restart stockbot@rfo" in out and "still holds the old keys" in out
+    # a failed refund restores owner and group too
+    assert refund("rfo", "NOTAREALKEY99", "NOTAREALSECRET99", alerter=alerter, broker_kwargs=FAST) == 1
+    st = path.stat()
+    assert (st.st_uid, st.st_gid, _mode(path)) == (0, 4242, 0o640)
