@@ -258,6 +258,18 @@ class ValidationSettings(_Slice):
     min_win_rate: float = 0.80
     min_profit_factor: float = 1.0
     live_override: bool = False
+    # A live account qualifies on the record of this paper account (its state.db, read-only).
+    paper_account: str | None = None
+
+    @field_validator("paper_account")
+    @classmethod
+    def _paper_account(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        try:
+            return validate_account_id(v)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class LessonSettings(_Slice):

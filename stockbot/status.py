@@ -161,17 +161,21 @@ def validation_command(account: str | None, *, today: date | None = None) -> tup
     its strategy; the first paper trade is the earliest trade's ``opened_ts``. Exit 0 for a paper
     account (report only) and for a live account that may trade (passed, or the explicit override);
     1 for a live account that has not passed. Raises ConfigError for broken settings."""
-    from stockbot.dashboard.data import readonly_store
+    from stockbot.store_read import readonly_store
     from stockbot.engine.riskctx import closed_trades
     from stockbot.risk.validation import live_allowed, render_table, validation_report
+
+    from stockbot.engine.riskctx import validation_record
 
     settings = load_settings(account)
     today = today or datetime.now(NY).date()
     db = account_paths(account)["state_db"]
-    rows: list[dict[str, Any]] = []
     if db.exists():
         with readonly_store(db) as store:
-            rows = store.trades()
+            record = validation_record(settings, store)
+    else:  # a new live account has no database of its own yet; its paper record may still qualify it
+        record = validation_record(settings, None)
+    rows = record.rows
     mine = [r for r in rows if r.get("strategy") == settings.strategy]
     opened = [ts for ts in (_parse_ts(r.get("opened_ts")) for r in mine) if ts is not None]
     first = min(opened) if opened else None
@@ -181,6 +185,7 @@ def validation_command(account: str | None, *, today: date | None = None) -> tup
     name = account or "default"
     first_txt = first.astimezone(NY).date().isoformat() if first else "none yet"
     lines = [f"paper validation of account {name} (strategy {settings.strategy}, {'paper' if paper else 'LIVE'})",
+             f"record used: {record.source}" + (f" - {record.problem}" if record.problem else ""),
              f"first paper trade: {first_txt}; closed trades: {report.trades}; as of {today.isoformat()}", "",
              render_table(report), ""]
     if paper:

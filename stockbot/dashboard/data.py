@@ -10,15 +10,12 @@ A source that cannot be read becomes an error shown in the tab; the other accoun
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from stockbot.config import (ConfigError, RiskSettings, Settings, ValidationSettings, account_paths,
@@ -33,6 +30,7 @@ from stockbot.risk.states import TradingState
 from stockbot.risk.validation import ValidationReport, live_allowed, validation_report
 from stockbot.status import known_accounts
 from stockbot.store import Event, Store, StoreError
+from stockbot.store_read import readonly_store  # noqa: F401 - re-exported for the readers
 
 NY = ZoneInfo("America/New_York")
 _SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
@@ -156,34 +154,6 @@ class Dashboard:
 
 
 # --------------------------------------------------------------------------- opening
-
-
-@contextmanager
-def readonly_store(db: Path) -> Iterator[Store]:
-    """The account's store, read-only, without creating any file next to it (see module doc)."""
-    wal, shm = Path(f"{db}-wal"), Path(f"{db}-shm")
-    if wal.exists() and shm.exists():
-        store = Store(db, readonly=True)
-        try:
-            yield store
-        finally:
-            store.close()
-        return
-    if not db.exists():
-        raise StoreError(f"{db}: no state database yet")
-    with tempfile.TemporaryDirectory(prefix="stockbot-dashboard-") as tmp:
-        copy = Path(tmp) / db.name  # a private snapshot, outside every account dir
-        shutil.copyfile(db, copy)  # no -wal file: every committed page is in the main file
-        try:
-            store = Store(copy, readonly=True)
-        except StoreError as exc:  # the operator must see the account's file, not our temp copy
-            raise StoreError(str(exc).replace(str(copy), str(db))) from exc
-        try:
-            yield store
-        except StoreError as exc:
-            raise StoreError(str(exc).replace(str(copy), str(db))) from exc
-        finally:
-            store.close()
 
 
 def _settings(account: str | None) -> tuple[SettingsView, tuple[str, ...]]:

@@ -14,10 +14,11 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from stockbot.config import Settings
+from stockbot.config import Settings, account_paths
 from stockbot.domain import as_utc
 from stockbot.risk.validation import ClosedTrade, live_allowed, validation_report
 from stockbot.store import Store
+from stockbot.store_read import readonly_store
 
 NY = ZoneInfo("America/New_York")
 
@@ -89,9 +90,47 @@ class ValidationState:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ValidationRecord:
+    """The trades the gate judges and where they came from. ``problem``: the named paper record
+    cannot be used (then the gate sees no trades: fail closed)."""
+
+    rows: list[dict[str, Any]]
+    source: str
+    problem: str | None = None
+
+
+def validation_record(settings: Settings, store: Store | None) -> ValidationRecord:
+    """This account's trades, or for a live account with ``VALIDATION_PAPER_ACCOUNT`` that paper
+    account's, read from its ``state.db`` read-only (isolation: reading is allowed, writing never).
+    The record must come from a paper daemon: every recorded start of it says ``paper: true``."""
+    own = f"this account ({settings.account or 'default'})"
+    other = settings.validation.paper_account
+    if settings.alpaca.paper or other is None:
+        return ValidationRecord(store.trades() if store is not None else [], own,
+                                None if store is not None else "no state database yet")
+    if other == settings.account:
+        return ValidationRecord([], f"paper account {other}", "VALIDATION_PAPER_ACCOUNT names this live account")
+    db = account_paths(other)["state_db"]
+    source = f"paper account {other} ({db}, read-only)"
+    if not db.exists():
+        return ValidationRecord([], source, "no state database yet")
+    try:
+        with readonly_store(db) as paper:
+            starts = paper.events(kind="daemon_start")
+            if not starts or any(e.payload.get("paper") is not True for e in starts):
+                return ValidationRecord([], source, "not the record of a paper account (a start without paper=true)")
+            return ValidationRecord(paper.trades(), source)
+    except Exception as exc:  # noqa: BLE001 - an unreadable record qualifies nobody
+        return ValidationRecord([], source, f"unreadable: {type(exc).__name__}: {exc}"[:300])
+
+
 def validation_state(settings: Settings, store: Store, today: date) -> ValidationState:
     """Where the paper-validation gate stands for this account (paper accounts always trade)."""
-    report = validation_report(closed_trades(store.trades(), settings.strategy), None, today,
+    record = validation_record(settings, store)
+    report = validation_report(closed_trades(record.rows, settings.strategy), None, today,
                                settings.validation)
     allowed, reason = live_allowed(report, settings.alpaca.paper, settings.validation.live_override)
+    if record.problem:
+        reason = f"{reason} [record: {record.source}: {record.problem}]"
     return ValidationState(allowed, not report.passed, reason)

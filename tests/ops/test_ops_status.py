@@ -121,3 +121,43 @@ def test_validation_cli_subcommand(capsys):
     out = capsys.readouterr().out
     assert "closed trades: 0" in out and "live trading: BLOCKED" in out
     assert not (config.memory_dir("vc")).exists()  # no store created for a read
+
+
+def _paper_starts(account: str, paper: bool = True) -> None:
+    with Store.for_account(account) as s:
+        s.append_event("daemon_start", {"strategy": "condor", "paper": paper, "pid": 1})
+
+
+def test_live_account_qualifies_on_a_named_paper_record():
+    """Production-defaults defect 6: a live account counted only its own trades, so it could never
+    pass. It may name the paper account whose record qualifies it; that state.db is read, never
+    written, and the report says which record was used."""
+    _trades("paper1", 30, 27, FIRST)
+    _paper_starts("paper1")
+    before = _tree(config.memory_dir("paper1"))
+    write_env("live1", "ALPACA_PAPER=false\nVALIDATION_PAPER_ACCOUNT=paper1\n")
+    rc, text = validation_command("live1", today=date(2026, 4, 10))
+    assert rc == 0 and "live trading: allowed: paper validation passed" in text
+    assert "record used: paper account paper1" in text and "read-only" in text
+    assert _tree(config.memory_dir("paper1")) == before  # nothing written to the paper account
+    assert not config.memory_dir("live1").exists()  # nor to the live one by a read
+
+    # The daemon's gate reads the same record (what every order's RiskContext uses).
+    from stockbot.config import load_settings
+    from stockbot.engine.riskctx import validation_state
+
+    with Store.for_account("live1") as own:
+        state = validation_state(load_settings("live1"), own, date(2026, 4, 10))
+    assert state.live_allowed and not state.still_validating
+    assert _tree(config.memory_dir("paper1")) == before
+
+
+def test_a_named_record_that_is_not_paper_qualifies_nobody():
+    _trades("notpaper", 30, 27, FIRST)
+    _paper_starts("notpaper", paper=False)
+    write_env("live2", "ALPACA_PAPER=false\nVALIDATION_PAPER_ACCOUNT=notpaper\n")
+    rc, text = validation_command("live2", today=date(2026, 4, 10))
+    assert rc == 1 and "not the record of a paper account" in text and "closed trades: 0" in text
+    write_env("live3", "ALPACA_PAPER=false\nVALIDATION_PAPER_ACCOUNT=nosuchacct\n")
+    rc, text = validation_command("live3", today=date(2026, 4, 10))
+    assert rc == 1 and "no state database yet" in text
