@@ -283,6 +283,13 @@ def bench_screening(runs: int) -> dict[str, Any]:
     return json.loads(out.stdout[out.stdout.index("{"):])
 
 
+def bench_requests(runs: int) -> dict[str, Any]:
+    """Broker requests of one condor decision with the shipped defaults (Alpaca allows 200/min)."""
+    from stockbot.engine.bench import measure_requests
+
+    return measure_requests()
+
+
 SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "orders": bench_orders,
     "stream": bench_stream,
@@ -291,6 +298,7 @@ SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "startup": bench_startup,
     "memory": bench_memory,
     "screening": bench_screening,
+    "requests": bench_requests,
 }
 
 

@@ -82,6 +82,12 @@ class MarketHours:
         self._clock: tuple[float, Clock] | None = None
         self._days: dict[date, bool] = {}
 
+    def forget(self) -> None:
+        """Drop the cached clock: the next question asks the broker (after a known time change,
+        e.g. a replay or a test moving the exchange's clock)."""
+        self._clock = None
+        self._days = {}
+
     async def clock(self) -> Clock:
         if self._clock is None or self._mono() - self._clock[0] > self.ttl_s:
             self._clock = (self._mono(), await self.broker.clock())
