@@ -61,8 +61,7 @@ def env_file_text(url: str, key: str, secret: str, agents: list[dict[str, Any]],
         "ALPACA_API_KEY": key, "ALPACA_SECRET_KEY": secret, "ALPACA_PAPER": "true",
         "ALPACA_BASE_URL": url, "ALPACA_STREAM_URL": url.replace("http://", "ws://") + "/v2/iex",
         "AGENTS": json.dumps(agents), "AGENT_DEADLINE_S": "20",
-        # width pinned to 5: a median of agent widths (e.g. 7.5) can fall between listed strikes
-        "CONDOR_DTE_BOUNDS": "[14,50]", "CONDOR_WIDTH_BOUNDS": "[5,5]",
+        "CONDOR_DTE_BOUNDS": "[14,50]",
         "CONDOR_POLL_INTERVAL_S": "0.2", "CONDOR_FILL_TIMEOUT_S": "3",
         "CONDOR_CANCEL_TIMEOUT_S": "3",
         "RISK_MAX_OPEN_POSITIONS": "12", "RISK_MAX_ORDERS_PER_HOUR": "30",
@@ -71,6 +70,27 @@ def env_file_text(url: str, key: str, secret: str, agents: list[dict[str, Any]],
     }
     # single quotes: dotenv takes the JSON literally (no escapes, no interpolation)
     return "".join(f"{k}='{v}'\n" if k == "AGENTS" else f"{k}={v}\n" for k, v in values.items())
+
+
+DEMO_SPEED = ("CONDOR_POLL_INTERVAL_S", "CONDOR_FILL_TIMEOUT_S", "CONDOR_CANCEL_TIMEOUT_S",
+              "SCHEDULE_MANAGE_INTERVAL_S", "SCHEDULE_RECONCILE_INTERVAL_S", "SCHEDULE_HEALTH_INTERVAL_S")
+
+
+def demo_speed_note(decision_every: float) -> str:
+    """Which timings the demo shortens, next to the values that ship in ``.env.example``."""
+    from stockbot.config import Settings
+
+    shipped = Settings()
+    fields = {"CONDOR_POLL_INTERVAL_S": shipped.condor.poll_interval_s, "CONDOR_FILL_TIMEOUT_S": shipped.condor.fill_timeout_s,
+              "CONDOR_CANCEL_TIMEOUT_S": shipped.condor.cancel_timeout_s,
+              "SCHEDULE_MANAGE_INTERVAL_S": shipped.schedule.manage_interval_s,
+              "SCHEDULE_RECONCILE_INTERVAL_S": shipped.schedule.reconcile_interval_s,
+              "SCHEDULE_HEALTH_INTERVAL_S": shipped.schedule.health_interval_s}
+    demo = dict(line.split("=", 1) for line in env_file_text("http://x", "k", "s", []).splitlines()
+                if line.split("=", 1)[0] in DEMO_SPEED)
+    parts = [f"{k}={demo[k]} (shipped {fields[k]:g})" for k in DEMO_SPEED if k in demo]
+    return (f"a decision every {decision_every:g} s (shipped: SCHEDULE_DECISION_CRON '{shipped.schedule.decision_cron}'), "
+            + ", ".join(parts) + ", an always-open market with fills at mid")
 
 
 def demo_agents(url: str, second: tuple[str, str] = ("bull", "scripted-enter")) -> list[dict[str, Any]]:
@@ -139,6 +159,8 @@ def _run(args: argparse.Namespace, env_dir: Path, work: Path) -> int:
         path = write_env(env_dir, DEMO_ACCOUNT, env_file_text(sim.url, DEMO_KEY_ID, DEMO_SECRET, demo_agents(sim.url)))
         say(f"wrote {path} (mode 0600): agents analyst=openai/scripted-analyst, bull=openai/scripted-enter, "
             "iv_rank=rule; supermajority 2 of 3")
+        say("DEMO SPEED, not the shipped defaults: " + demo_speed_note(args.decision_every)
+            + "; the scenarios in tests/defaults run the daemon with .env.example unchanged")
         settings = load_settings(DEMO_ACCOUNT)
         slog.configure(DEMO_ACCOUNT, level=settings.log_level, json_lines=False, secrets=settings.secrets())
         os.environ["STOCKBOT_ACCOUNT"] = DEMO_ACCOUNT
