@@ -285,7 +285,7 @@ class StoreCollector(Collector):
             alive = GaugeMetricFamily("stockbot_stream_alive", "1 while the quote stream thread runs")
             alive.add_metric([], 1 if d.feed_alive() else 0)
             yield from (age, alive)
-        gate = getattr(getattr(d, "engine", None), "gate", None)
+        gate = getattr(getattr(getattr(d, "engine", None), "deps", None), "gate", None)
         if gate is not None:
             active = GaugeMetricFamily("stockbot_guards_active", "lesson guards the risk gate enforces")
             active.add_metric([], len(gate.guards))
