@@ -4,16 +4,23 @@ address refuses start-up as a configuration error; the endpoint closes with the 
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
 from conftest import KEY, SECRET, daemon_settings
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
-from stockbot.config import MetricsSettings
+from stockbot.alerts import Alerter
+from stockbot.config import AlertSettings, MetricsSettings
 from stockbot.daemon import EXIT_CONFIG, StartupRefused
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 def free_port() -> int:
@@ -27,6 +34,15 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
             for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
+def names(text: str) -> set[str]:
+    """Family names (counters without ``_total``) and sample names of a scrape."""
+    out = set()
+    for fam in text_string_to_metric_families(text):
+        out.add(fam.name)
+        out.update(s.name for s in fam.samples)
+    return out
+
+
 def get(m: dict, name: str, **labels: str) -> float:
     return m.get((name, tuple(sorted(labels.items()))), 0.0)
 
@@ -37,6 +53,8 @@ async def test_scrape_of_a_running_daemon_matches_its_store(make_sim, rig_for, s
     settings = daemon_settings(sim.url).model_copy(update={"metrics": MetricsSettings(port=port)})
     rig = rig_for(sim, settings)
     d = rig.daemon
+    # the real alerter (its counters are scraped), with a target nothing listens on
+    d.alerter = Alerter(AlertSettings(urls=SecretStr("json://127.0.0.1:9/nothing")), settings.account)
     await d.start()
     try:
         assert d.metrics is not None and d.metrics.url == f"http://127.0.0.1:{port}/metrics"
@@ -74,6 +92,19 @@ async def test_scrape_of_a_running_daemon_matches_its_store(make_sim, rig_for, s
         assert get(m, "stockbot_stream_alive") == 1
         assert ("stockbot_stream_quote_age_seconds", (("symbol", "SPY"),)) in m
         assert get(m, "stockbot_guards_active") == len(d.engine.deps.gate.guards) > 0
+        await d.alerter.send("halt", "a test alert")
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(d.metrics.url, timeout=10)).text
+        assert get(samples(text), "stockbot_alerts_total", kind="halt", result="failed") == 1
+        # every series the shipped Grafana dashboard and the example rules use is served
+        served = names(text)
+        grafana = json.loads((DEPLOY / "grafana" / "stockbot-dashboard.json").read_text())
+        exprs = [t["expr"] for p in grafana["panels"] for t in p.get("targets", [])]
+        exprs.append((DEPLOY / "prometheus" / "stockbot-scrape.yml").read_text())
+        used = {n for e in exprs for n in re.findall(r"\bstockbot_[a-z_]+", e)}
+        assert len(used) > 25
+        missing = sorted(n for n in used if n not in served and n.removesuffix("_total") not in served)
+        assert not missing, missing
     finally:
         await d.stop()
     assert d.metrics is None
