@@ -169,3 +169,18 @@ def test_each_account_has_its_own_registry_served_on_loopback():
     assert value(got[0], "stockbot_info", account="a1", strategy="condor") == 1
     assert not any(k[0] == "stockbot_info" and ("account", "a1") in k[1] for k in got[1])
     assert {m.name for m in REGISTRY.collect()} == before  # nothing landed in the global registry
+
+
+def test_shipped_env_example_keeps_metrics_off_and_loopback(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import stockbot
+    from stockbot.config import load_settings
+
+    example = Path(stockbot.__file__).resolve().parent.parent / ".env.example"
+    monkeypatch.setenv("STOCKBOT_ENV_DIR", str(tmp_path))
+    (tmp_path / ".env").write_text(example.read_text())
+    (tmp_path / ".env").chmod(0o600)
+    m = load_settings(None).metrics
+    assert m == MetricsSettings() and m.port is None  # off unless an operator picks a port
+    assert check_bind(m.model_copy(update={"port": 9311})) == "127.0.0.1"
