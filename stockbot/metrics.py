@@ -31,6 +31,7 @@ from stockbot.domain import utcnow
 from stockbot.flags import read_stop
 from stockbot.options.condor import days_to_expiration
 from stockbot.options.occ import parse_occ
+from stockbot.status import FINAL_ORDER_STATES
 
 STATES = ("ACTIVE", "REDUCING", "HALTED", "UNKNOWN")
 # Days-to-expiry buckets of open structures (upper bounds; the condor engine enters at 14-50 DTE).
@@ -153,15 +154,18 @@ class StoreCollector(Collector):
             tokens.add_metric([agent, "completion"], ct)
         yield from (votes, errors, latency, cost, tokens)
 
-        orders = CounterMetricFamily("stockbot_orders", "orders, by purpose and current status",
+        # Final statuses never change, so their counts only grow (a counter); the others move on.
+        orders = CounterMetricFamily("stockbot_orders", "orders in a final status, by purpose and status",
                                      labels=["purpose", "status"])
+        working = GaugeMetricFamily("stockbot_orders_working", "orders not final yet, by purpose and status",
+                                    labels=["purpose", "status"])
         for purpose, status, n in q("SELECT purpose, status, COUNT(*) FROM orders GROUP BY purpose, status"):
-            orders.add_metric([purpose or "none", status], n)
+            (orders if status in FINAL_ORDER_STATES else working).add_metric([purpose or "none", status], n)
         fills = CounterMetricFamily("stockbot_fills", "orders with a (partial) fill, by purpose", labels=["purpose"])
         for purpose, n in q("SELECT purpose, COUNT(*) FROM orders WHERE CAST(COALESCE(filled_qty, '0') AS REAL) > 0 "
                             "GROUP BY purpose"):
             fills.add_metric([purpose or "none"], n)
-        yield from (orders, fills)
+        yield from (orders, working, fills)
 
         denials = CounterMetricFamily("stockbot_order_denials", "orders the risk gate denied, by rule", labels=["rule"])
         guards = CounterMetricFamily("stockbot_guard_denials", "orders a lesson guard denied, by lesson",

@@ -91,6 +91,8 @@ def test_every_family_matches_the_store():
     assert value(m, "stockbot_llm_tokens_total", agent="alpha", kind="prompt") == 200
     assert value(m, "stockbot_orders_total", purpose="entry", status="filled") == 1
     assert value(m, "stockbot_orders_total", purpose="close", status="canceled") == 1
+    assert value(m, "stockbot_orders_working", purpose="close", status="new") == 1  # not final: a gauge
+    assert ("stockbot_orders_total", (("purpose", "close"), ("status", "new"))) not in m
     assert value(m, "stockbot_fills_total", purpose="entry") == 1 and value(m, "stockbot_fills_total",
                                                                               purpose="close") == 1
     assert value(m, "stockbot_order_denials_total", rule="lesson:LL-007") == 2
@@ -184,3 +186,20 @@ def test_shipped_env_example_keeps_metrics_off_and_loopback(tmp_path, monkeypatc
     m = load_settings(None).metrics
     assert m == MetricsSettings() and m.port is None  # off unless an operator picks a port
     assert check_bind(m.model_copy(update={"port": 9311})) == "127.0.0.1"
+
+
+def test_committed_grafana_dashboard_is_what_the_script_writes():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "scripts/grafana_dashboard.py", "--check"], cwd=repo, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    dash = json.loads((repo / "deploy" / "grafana" / "stockbot-dashboard.json").read_text())
+    panels = [p for p in dash["panels"] if p["type"] != "row"]
+    assert panels and all(p["targets"] and all("stockbot_" in t["expr"] for t in p["targets"]) for p in panels)
+    assert all('account=~"$account"' in t["expr"] for p in panels for t in p["targets"])
+    assert [v["name"] for v in dash["templating"]["list"]] == ["datasource", "account"]

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from stockbot.alerts import Alerter
 from stockbot.config import AlertSettings, MetricsSettings
 from stockbot.daemon import EXIT_CONFIG, StartupRefused
+from stockbot.status import FINAL_ORDER_STATES
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -80,8 +81,14 @@ async def test_scrape_of_a_running_daemon_matches_its_store(make_sim, rig_for, s
             assert get(m, "stockbot_votes_total", agent=v["agent"], action=v["action"], result=result) == 1
             assert get(m, "stockbot_agent_latency_seconds_count", agent=v["agent"]) == 1
             assert get(m, "stockbot_agent_latency_seconds_sum", agent=v["agent"]) == pytest.approx(v["latency_s"])
-        for (purpose, status), n in Counter((o["purpose"], o["status"]) for o in store.orders()).items():
-            assert get(m, "stockbot_orders_total", purpose=purpose or "none", status=status) == n
+        orders = store.orders()
+        assert orders
+        for (purpose, status), n in Counter((o["purpose"], o["status"]) for o in orders).items():
+            name = "stockbot_orders_total" if status in FINAL_ORDER_STATES else "stockbot_orders_working"
+            assert get(m, name, purpose=purpose or "none", status=status) == n
+        filled = Counter(o["purpose"] for o in orders if float(o["filled_qty"] or 0) > 0)
+        for purpose, n in filled.items():
+            assert get(m, "stockbot_fills_total", purpose=purpose) == n
         assert sum(v for (name, _), v in m.items() if name == "stockbot_open_structures") == \
             len(store.trades(status="open"))
         latest = store.equity_curve()[-1][1]
