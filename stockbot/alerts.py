@@ -176,7 +176,7 @@ class Alerter:
         self._last: dict[str, float] = {}
         self._http = http  # kept for callers that pass one; apprise owns the transport now
         self.targets = targets(settings)
-        self.counts: dict[tuple[str, str], int] = {}  # (kind, sent|failed|suppressed) -> n, for metrics
+        self.counts: dict[tuple[str, str], int] = {}  # (kind, sent|failed|no_target|suppressed) -> n
         self.log = get_logger("alerts")
         redactor().add([x for t in self.targets for x in url_secrets(t.url)])
 
@@ -200,8 +200,7 @@ class Alerter:
         outcomes = await asyncio.gather(*(self._one(t, title, text) for t in self.targets))
         for target, error in zip(self.targets, outcomes):
             (errors.append(error) if error else sent.append(target.channel))
-        if self.targets:
-            self._count(kind, "sent" if sent else "failed")
+        self._count(kind, "sent" if sent else "failed" if self.targets else "no_target")
         self.log.warning("alert", kind=kind, text=text, channels=sent, errors=errors)
         self._remember(kind, text, sent, errors)
         return AlertResult(kind, tuple(sent), errors=tuple(errors))

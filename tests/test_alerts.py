@@ -120,6 +120,7 @@ def test_shipped_env_example_has_no_target_and_alerter_stays_quiet(tmp_path, mon
     assert alerter.targets == []
     res = asyncio.run(alerter.send("halt", "nothing configured"))
     assert res.sent == () and res.errors == ()
+    assert alerter.counts == {("halt", "no_target"): 1}  # still counted: the metric shows it went nowhere
 
 
 async def test_last_alert_is_kept_in_the_account_dir_only_when_it_exists(webhook):
