@@ -8,6 +8,7 @@ from what the store says, and a restart does not lose history: counters are stor
 Each daemon has its own ``CollectorRegistry`` (never the process-global default one), so two
 daemons in one process (tests, the demo) never mix their figures. Labels carry codes (agent
 names, rules, purposes, statuses), never free text: no secret or message can reach a scrape.
+Every series carries an ``account`` label (the account id, ``default`` for the default account).
 """
 
 from __future__ import annotations
@@ -105,17 +106,19 @@ class StoreCollector(Collector):
         except (sqlite3.Error, OSError, ValueError):
             families = []
             up.add_metric([], 0)
-        yield up
-        yield from families
-        yield from self._live()
+        # Every series carries the account id, so a scrape without target labels still says whose it is.
+        for family in (up, *families, *self._live()):
+            family.samples = [x._replace(labels={"account": self.account or "default", **x.labels})
+                              for x in family.samples]
+            yield family
 
     # ------------------------------------------------------------------ from the store
 
     def _from_store(self, conn: sqlite3.Connection) -> Iterator[Any]:
         q = conn.execute
         now = self.now()
-        info = GaugeMetricFamily("stockbot_info", "the account this endpoint describes", labels=["account", "strategy"])
-        info.add_metric([self.account or "default", self.strategy], 1)
+        info = GaugeMetricFamily("stockbot_info", "the account this endpoint describes", labels=["strategy"])
+        info.add_metric([self.strategy], 1)
         yield info
 
         dec = CounterMetricFamily("stockbot_decisions", "decisions recorded, by consensus action", labels=["action"])

@@ -26,10 +26,15 @@ def scrape(collector: StoreCollector) -> dict[tuple[str, tuple], float]:
 
 
 def parse(text: str) -> dict[tuple[str, tuple], float]:
-    out = {}
+    """Samples by (name, labels without ``account``); every sample names one and the same account."""
+    out, accounts = {}, set()
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+            labels = dict(s.labels)
+            accounts.add(labels.pop("account"))
+            out[(s.name, tuple(sorted(labels.items())))] = s.value
+    assert len(accounts) == 1, accounts
+    out[("account", ())] = accounts.pop()
     return out
 
 
@@ -168,8 +173,8 @@ def test_each_account_has_its_own_registry_served_on_loopback():
             s.stop()
     assert value(got[0], "stockbot_equity_dollars") == pytest.approx(101490.5)
     assert value(got[1], "stockbot_equity_dollars") == 5000
-    assert value(got[0], "stockbot_info", account="a1", strategy="condor") == 1
-    assert not any(k[0] == "stockbot_info" and ("account", "a1") in k[1] for k in got[1])
+    assert got[0][("account", ())] == "a1" and got[1][("account", ())] == "a2"
+    assert value(got[0], "stockbot_info", strategy="condor") == 1
     assert {m.name for m in REGISTRY.collect()} == before  # nothing landed in the global registry
 
 
@@ -203,3 +208,10 @@ def test_committed_grafana_dashboard_is_what_the_script_writes():
     assert panels and all(p["targets"] and all("stockbot_" in t["expr"] for t in p["targets"]) for p in panels)
     assert all('account=~"$account"' in t["expr"] for p in panels for t in p["targets"])
     assert [v["name"] for v in dash["templating"]["list"]] == ["datasource", "account"]
+    import yaml
+
+    scrape = yaml.safe_load((repo / "deploy" / "prometheus" / "stockbot-scrape.yml").read_text())
+    [job] = scrape["scrape_configs"]
+    assert job["job_name"] == "stockbot" and job["honor_labels"] is True
+    assert all(t.startswith("127.0.0.1:") for c in job["static_configs"] for t in c["targets"])  # loopback only
+    assert scrape["rule_files"] == ["stockbot-rules.yml"] and (repo / "deploy" / "prometheus" / "stockbot-rules.yml").exists()

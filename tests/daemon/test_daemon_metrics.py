@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import KEY, SECRET, daemon_settings
+import yaml
+from conftest import ACCOUNT, KEY, SECRET, daemon_settings
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
@@ -31,8 +32,14 @@ def free_port() -> int:
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
+    """Samples by (name, labels without ``account``); every one must be labelled with the daemon's account."""
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            labels = dict(s.labels)
+            assert labels.pop("account") == ACCOUNT, s
+            out[(s.name, tuple(sorted(labels.items())))] = s.value
+    return out
 
 
 def names(text: str) -> set[str]:
@@ -107,7 +114,8 @@ async def test_scrape_of_a_running_daemon_matches_its_store(make_sim, rig_for, s
         served = names(text)
         grafana = json.loads((DEPLOY / "grafana" / "stockbot-dashboard.json").read_text())
         exprs = [t["expr"] for p in grafana["panels"] for t in p.get("targets", [])]
-        exprs.append((DEPLOY / "prometheus" / "stockbot-scrape.yml").read_text())
+        rules = yaml.safe_load((DEPLOY / "prometheus" / "stockbot-rules.yml").read_text())
+        exprs += [r["expr"] for g in rules["groups"] for r in g["rules"]]
         used = {n for e in exprs for n in re.findall(r"\bstockbot_[a-z_]+", e)}
         assert len(used) > 25
         missing = sorted(n for n in used if n not in served and n.removesuffix("_total") not in served)
