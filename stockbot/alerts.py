@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
@@ -47,12 +47,13 @@ class AlertResult:
 @dataclass(frozen=True, slots=True)
 class Target:
     channel: str  # "webhook", "email" (the mapped older settings) or the URL's scheme
-    url: str
+    url: str = field(repr=False)  # holds tokens: never in a repr, a log line or an error
 
 
 def split_urls(raw: str) -> list[str]:
     """``ALERT_URLS``: comma or whitespace separated (commas inside a URL's query stay intact)."""
-    return [u for u in re.split(r"[\s,]+(?=[a-z][a-z0-9+.-]*://)|\s+", raw.strip()) if u.strip(" ,")]
+    parts = re.split(r"[\s,]+(?=[a-z][a-z0-9+.-]*://)|\s+", raw.strip())
+    return [u.strip(" ,") for u in parts if u.strip(" ,")]
 
 
 def webhook_url(url: str) -> str:

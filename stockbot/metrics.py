@@ -215,7 +215,8 @@ class StoreCollector(Collector):
                 ("stockbot_day_pnl_dollars", "equity change since the New York day began", fig.pnl_today),
                 ("stockbot_drawdown_ratio", "current drawdown from the equity peak (0 at a high, -0.1 = 10% below)",
                  fig.drawdown[-1][1] if fig.drawdown else None),
-                ("stockbot_max_drawdown_ratio", "worst drawdown of the recorded curve", fig.max_drawdown if curve else None)):
+                ("stockbot_max_drawdown_ratio", "worst drawdown of the recorded curve",
+                 fig.max_drawdown if curve else None)):
             if value is not None:
                 g = GaugeMetricFamily(name, doc)
                 g.add_metric([], float(value))

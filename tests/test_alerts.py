@@ -103,7 +103,9 @@ def test_old_settings_map_onto_apprise_urls():
     assert email_url(s.model_copy(update={"smtp_port": 25})).startswith("mailto://")
     assert "p%40ss%2Fw0rd" in url_secrets(url) and "p@ss/w0rd" in url_secrets(url)
     assert [t.channel for t in targets(s)] == ["email"]
-    assert split_urls("tgram://a/b,ntfy://topic  json://h/p?x=1,2") == ["tgram://a/b", "ntfy://topic", "json://h/p?x=1,2"]
+    assert split_urls("tgram://a/b,ntfy://topic  json://h/p?x=1,2,") == \
+        ["tgram://a/b", "ntfy://topic", "json://h/p?x=1,2"]
+    assert "p%40ss" not in repr(targets(s))
 
 
 def test_shipped_env_example_has_no_target_and_alerter_stays_quiet(tmp_path, monkeypatch):

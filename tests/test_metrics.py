@@ -66,7 +66,8 @@ def seed(account: str, now) -> None:
         s.append_event("order_denied", {"client_order_id": "o8", "purpose": "entry", "rule": "lesson:LL-007"})
         s.append_event("order_denied", {"client_order_id": "o7", "purpose": "entry", "rule": "lesson:LL-007"})
         s.record_trade(structure_id="ic-1", strategy="condor", status="open", qty="1", opened_ts=now,
-                       legs=[{"symbol": f"SPY{exp}C00700000", "qty": "-1"}, {"symbol": f"SPY{exp}C00705000", "qty": "1"}])
+                       legs=[{"symbol": f"SPY{exp}C00700000", "qty": "-1"},
+                             {"symbol": f"SPY{exp}C00705000", "qty": "1"}])
         s.record_trade(structure_id="eq-1", strategy="equity", status="open", qty="3", opened_ts=now,
                        legs=[{"symbol": "AAPL", "qty": "3"}])
         s.record_trade(structure_id="ic-0", strategy="condor", status="closed", qty="1", opened_ts=now, pnl="-12.5",
@@ -126,7 +127,8 @@ def test_loss_limit_and_stop_flag_show_as_halted():
     # a 0.4% daily loss limit: -509.50 on 102,000 breaches it (the account no longer opens freely)
     m = scrape(StoreCollector("m2", risk=RiskSettings(daily_loss_limit=0.004), now=lambda: now))
     assert value(m, "stockbot_trading_state", state="ACTIVE") == 0
-    assert value(m, "stockbot_trading_state", state="REDUCING") + value(m, "stockbot_trading_state", state="HALTED") == 1
+    assert value(m, "stockbot_trading_state", state="REDUCING") + \
+        value(m, "stockbot_trading_state", state="HALTED") == 1
     m = scrape(StoreCollector("m2", risk=RiskSettings(equity_floor=Decimal("101500")), now=lambda: now))
     assert value(m, "stockbot_trading_state", state="HALTED") == 1  # equity 101,490.50 at/below the floor
     write_stop("m2", "operator")
@@ -214,4 +216,5 @@ def test_committed_grafana_dashboard_is_what_the_script_writes():
     [job] = scrape["scrape_configs"]
     assert job["job_name"] == "stockbot" and job["honor_labels"] is True
     assert all(t.startswith("127.0.0.1:") for c in job["static_configs"] for t in c["targets"])  # loopback only
-    assert scrape["rule_files"] == ["stockbot-rules.yml"] and (repo / "deploy" / "prometheus" / "stockbot-rules.yml").exists()
+    assert scrape["rule_files"] == ["stockbot-rules.yml"]
+    assert (repo / "deploy" / "prometheus" / "stockbot-rules.yml").exists()
