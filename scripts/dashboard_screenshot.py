@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Render the dashboard from sample accounts and screenshot it for the README (docs/dashboard.png).
+"""Render the dashboard and screenshot it for the README (docs/dashboard.png).
 
-Offline: sample data in a temporary memory root, the page served by ``stockbot dashboard serve``'s
-server on 127.0.0.1, Debian's Chromium driven by playwright (``apt-get install -y chromium``;
-playwright never downloads a browser here).
+Offline. ``--from-demo SECONDS`` first runs the real daemon on the local exchange (``stockbot demo
+--second-account``: decisions, a condor, the injected orphan and its lesson) into a temporary root
+and renders that; without it, the sample accounts (``stockbot.dashboard.sample``) are rendered.
+The page is served by ``stockbot dashboard serve``'s server on 127.0.0.1 and shot with Debian's
+Chromium driven by playwright (``apt-get install -y chromium``; playwright never downloads a browser).
 
+    .venv/bin/python scripts/dashboard_screenshot.py --from-demo 120 --account demo --out docs/dashboard-sim.png
     .venv/bin/python scripts/dashboard_screenshot.py [--out docs/dashboard.png] [--lang en|zh]
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lang", choices=["en", "zh"], default="en")
     p.add_argument("--account", default="sp500", help="the tab to show")
     p.add_argument("--height", type=int, default=1300, help="clip height in CSS pixels")
+    p.add_argument("--from-demo", type=float, default=None, metavar="SECONDS",
+                   help="render a real run: the offline demo (sim + daemon + a second account) for SECONDS")
     args = p.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} not found: apt-get install -y chromium", file=sys.stderr)
@@ -44,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         from stockbot.dashboard.sample import build_sample
         from stockbot.dashboard.serve import serve_in_thread
 
-        build_sample(seed_lessons=ROOT / "memory" / "lessons")
+        if args.from_demo:
+            # The demo keeps its env files and memory in --workdir: exactly the layout of a real host.
+            demo = [sys.executable, "-m", "stockbot.cli", "demo", "--seconds", str(args.from_demo),
+                    "--second-account", "--decision-every", "10", "--workdir", tmp]
+            subprocess.run(demo, check=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        else:
+            build_sample(seed_lessons=ROOT / "memory" / "lessons")
         out_dir = Path(tmp) / "site"
         write_dashboard(out_dir, collect_all())
         server, url = serve_in_thread(out_dir)

@@ -60,10 +60,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from stockbot.status import render_status
+    from stockbot.status import account_status, fleet_status, known_accounts, render_status
 
-    print(render_status(args.account, all_accounts=args.all, events=args.events))
-    return 0
+    if not args.all:
+        print(render_status(args.account, events=args.events))
+        return 0
+    # The fleet table; exit 1 when any account is halted or unhealthy (usable as a health check).
+    rc, table = fleet_status()
+    print(table)
+    if args.details:
+        for acc in known_accounts():
+            print("\n" + account_status(acc, events=args.events))
+    return rc
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -104,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="STOP state and recent events of one or all accounts")
     add_account(p)
-    p.add_argument("--all", action="store_true", help="every account under the memory root")
+    p.add_argument("--all", action="store_true", help="one table of every account under the memory root; "
+                                                      "exit 1 when any is halted or unhealthy")
+    p.add_argument("--details", action="store_true", help="with --all: each account's full status after the table")
     p.add_argument("--events", type=int, default=10, help="how many recent events to show")
     p.set_defaults(func=cmd_status)
 

@@ -294,6 +294,9 @@ class ScheduleSettings(_Slice):
 
 
 class AlertSettings(_Slice):
+    # Apprise URLs (tgram://, slack://, discord://, ntfy://, mailto://, json://...), comma or
+    # whitespace separated; a secret because most of them embed a token.
+    urls: SecretStr | None = None
     webhook_url: SecretStr | None = None
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -302,6 +305,14 @@ class AlertSettings(_Slice):
     email_from: str | None = None
     email_to: str | None = None
     min_interval_s: float = Field(300.0, ge=0)
+
+
+class MetricsSettings(_Slice):
+    """Prometheus endpoint of the daemon: off unless ``port`` is set; loopback unless allowed."""
+
+    port: int | None = Field(None, ge=1, le=65535)
+    host: str = "127.0.0.1"
+    allow_remote: bool = False
 
 
 class ExpectSettings(_Slice):
@@ -325,6 +336,7 @@ SLICES: dict[str, tuple[str, type[_Slice]]] = {
     "SCHEDULE_": ("schedule", ScheduleSettings),
     "ALERT_": ("alerts", AlertSettings),
     "EXPECT_": ("expect", ExpectSettings),
+    "METRICS_": ("metrics", MetricsSettings),
 }
 # Names that do not follow the prefix rule because operators know them by these names.
 ALIASES = {"AGENTS": ("agents", "agents"), "QDRANT_URL": ("lessons", "qdrant_url")}
@@ -403,6 +415,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
     expect: ExpectSettings = ExpectSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *_, **__):  # type: ignore[override]
@@ -429,7 +442,7 @@ class Settings(BaseSettings):
 
 # --------------------------------------------------------------------------- loading
 
-SECRET_KEYS = {"ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALERT_WEBHOOK_URL", "ALERT_SMTP_PASSWORD", "AGENTS"}
+SECRET_KEYS = {"ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALERT_URLS", "ALERT_WEBHOOK_URL", "ALERT_SMTP_PASSWORD", "AGENTS"}
 
 
 def check_env_file_mode(path: Path, values: Mapping[str, str | None]) -> None:

@@ -91,6 +91,7 @@ class Daemon:
         self.stream: StreamMonitor | None = None
         self.hours: MarketHours | None = None
         self.notifier = Notifier()
+        self.metrics: Any = None  # stockbot.metrics.MetricsServer while METRICS_PORT is set
 
     # ------------------------------------------------------------------ start-up
 
@@ -159,6 +160,7 @@ class Daemon:
         await self._reconcile_startup()
         self._start_scheduler()
         self._start_stream()
+        self._start_metrics()
         self.loop_watch.start()
         self.started = True
         self.store.append_event("daemon_ready", {"jobs": [j.id for j in self.scheduler.get_jobs()],
@@ -272,6 +274,7 @@ class Daemon:
         if self.feed is not None:
             await asyncio.to_thread(self.feed.stop)
         self.loop_watch.stop()
+        self._stop_metrics()
         await self._close_resources()
 
     # ------------------------------------------------------------------ scheduler and stream
@@ -297,6 +300,24 @@ class Daemon:
         self.feed = QuoteFeed(self.settings.alpaca, symbols, asyncio.get_running_loop(), self.stream.on_quote,
                               self.stream.on_event)
         self.feed.start()
+
+    def _start_metrics(self) -> None:
+        """The Prometheus endpoint (METRICS_PORT); a refused address or a taken port refuses start-up."""
+        from stockbot.metrics import MetricsError, start_for
+
+        try:
+            self.metrics = start_for(self)
+        except MetricsError as exc:
+            raise StartupRefused(str(exc), EXIT_CONFIG) from exc
+        except OSError as exc:
+            raise StartupRefused(f"cannot serve metrics on port {self.settings.metrics.port}: {exc}") from exc
+        if self.metrics is not None:
+            log.info("daemon.metrics", url=self.metrics.url)
+
+    def _stop_metrics(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
 
     def restart_feed(self) -> None:
         """Replace a stream thread that ended (the health job calls this; READY is not repeated)."""
@@ -392,6 +413,7 @@ class Daemon:
                                                     "order_lock_taken": held, "orders_in_flight": in_flight,
                                                     "cancelled_jobs": len(leftover)})
         log.info("daemon.stopped", reason=self.stop_reason, waited_s=waited, orders_in_flight=in_flight)
+        self._stop_metrics()
         await self._close_resources()
         if held:
             self.engine.lock.release()

@@ -9,6 +9,7 @@ never blocks a daemon and never creates a file in an account directory.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -139,11 +140,111 @@ def account_status(account: str | None, *, events: int = 10, now: datetime | Non
 
 
 def render_status(account: str | None, *, all_accounts: bool = False, events: int = 10) -> str:
-    """Status of one account, or of every known account with ``all_accounts``."""
+    """Status of one account, or the fleet table of every known account with ``all_accounts``."""
     if not all_accounts:
         return account_status(account, events=events)
-    blocks = [account_status(acc, events=events) for acc in known_accounts()]
-    return "\n\n".join(blocks) if blocks else f"no accounts with state under {memory_root()}"
+    return fleet_status()[1]
+
+
+# --------------------------------------------------------------------------- the fleet view
+
+FLEET_COLUMNS = ("account", "strategy", "state", "STOP", "equity", "day P&L", "open", "last decision", "stream",
+                 "last alert", "health")
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRow:
+    """One account's line of ``status --all``; ``problems`` empty means healthy."""
+
+    account: str
+    strategy: str
+    state: str
+    stop: str
+    equity: str
+    day_pnl: str
+    open: str
+    last_decision: str
+    stream: str
+    last_alert: str
+    problems: tuple[str, ...]
+
+    def cells(self) -> tuple[str, ...]:
+        return (self.account, self.strategy, self.state, self.stop, self.equity, self.day_pnl, self.open,
+                self.last_decision, self.stream, self.last_alert, "ok" if not self.problems else
+                "; ".join(self.problems))
+
+
+def _short_ts(ts: Any) -> str:
+    """``MM-DD HH:MM`` in UTC, as the journal shows it (a bad timestamp is shown as given)."""
+    try:
+        t = ts if isinstance(ts, datetime) else datetime.fromisoformat(str(ts))
+    except ValueError:
+        return str(ts)
+    t = t if t.tzinfo else t.replace(tzinfo=ZoneInfo("UTC"))
+    return t.astimezone(ZoneInfo("UTC")).strftime("%m-%d %H:%MZ")
+
+
+def problems_of(data: Any) -> tuple[str, ...]:
+    """Why an account is not healthy: halted, unreadable, bad settings, a stale stream, a job
+    whose last act was a crash, a daemon whose last word was a stop. Empty = healthy."""
+    found: list[str] = []
+    if data.error:
+        found.append("state unreadable")
+    if not data.settings.loaded:
+        found.append("settings invalid")
+    if data.state_name == "HALTED":
+        found.append("halted")
+    h = data.health
+    if h is not None:
+        if h.stream.status == "stale":
+            found.append("stream stale")
+        found += [f"{j.job} crashed" for j in h.jobs if j.crashed_last]
+        if h.last_stop is not None and (h.last_start is None or h.last_stop >= h.last_start):
+            found.append("daemon stopped")
+    return tuple(found)
+
+
+def fleet_row(account: str | None, *, now: datetime | None = None) -> FleetRow:
+    from stockbot.alerts import last_alert
+    from stockbot.dashboard.data import collect_account
+
+    data, _secrets = collect_account(account, now=now, decisions=1, lessons=0, events=0)
+    f = data.figures
+    stop = data.health.stop if data.health else read_stop(account)
+    decision = "none"
+    if data.decisions:
+        d = data.decisions[0]
+        decision = f"{_short_ts(d.ts)} {d.action}" + (f"->{d.outcome}" if d.outcome else "")
+    alert = last_alert(account)
+    return FleetRow(
+        account=account or "default", strategy=data.settings.strategy + ("" if data.settings.paper else " LIVE"),
+        state=data.state_name, stop="SET" if stop else "-",
+        equity=_money(f.latest) if f and f.latest is not None else "n/a",
+        day_pnl=_money(f.pnl_today, signed=True) if f and f.pnl_today is not None else "n/a",
+        open=str(len(data.positions)) if not data.error else "n/a", last_decision=decision,
+        stream=data.health.stream.status if data.health else "unknown",
+        last_alert=f"{alert.get('kind')} {_short_ts(alert.get('ts'))}" if alert else "none",
+        problems=problems_of(data))
+
+
+def render_fleet(rows: list[FleetRow]) -> str:
+    table = [FLEET_COLUMNS, *(r.cells() for r in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(FLEET_COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    bad = [r.account for r in rows if r.problems]
+    lines += ["", f"{len(rows)} account(s); " + (f"NOT healthy: {', '.join(bad)}" if bad else "all healthy")]
+    return "\n".join(lines)
+
+
+def fleet_status(*, now: datetime | None = None) -> tuple[int, str]:
+    """``stockbot status --all``: (exit code, table). Exit 1 when any account is halted or
+    unhealthy, or when there is no account at all (a health check must not pass on nothing)."""
+    accounts = known_accounts()
+    if not accounts:
+        return 1, f"no accounts with state under {memory_root()}"
+    rows = [fleet_row(acc, now=now) for acc in accounts]
+    return (1 if any(r.problems for r in rows) else 0), render_fleet(rows)
 
 
 # --------------------------------------------------------------------------- validation
@@ -196,5 +297,5 @@ def validation_command(account: str | None, *, today: date | None = None) -> tup
     return (0 if allowed else 1), "\n".join(lines)
 
 
-__all__ = ["account_status", "known_accounts", "render_status", "validation_command",
-           "validation_progress"]
+__all__ = ["FleetRow", "account_status", "fleet_status", "known_accounts", "problems_of", "render_fleet",
+           "render_status", "validation_command", "validation_progress"]

@@ -59,6 +59,10 @@ def test_status_all_lists_each_account(capsys):
             s.append_event("hello", {"acc": acc})
     assert main(["status", "--all"]) == 0
     out = capsys.readouterr().out
+    rows = [line.split()[0] for line in out.splitlines()[2:4]]
+    assert rows == ["a1", "b2"] and "all healthy" in out
+    assert main(["status", "--all", "--details"]) == 0
+    out = capsys.readouterr().out
     assert "== account a1" in out and "== account b2" in out
 
 

@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets as _secrets
-import smtplib
-import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -175,19 +172,11 @@ def render_email(payload: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def send_picks_email(settings: AlertSettings, payload: Mapping[str, Any]) -> None:
-    """Send the bilingual picks e-mail through the account's SMTP settings (blocking; raises)."""
+    """Send the bilingual picks e-mail through the account's SMTP settings (apprise; blocking; raises)."""
+    from stockbot.alerts import send_email
+
     subject, body = render_email(payload)
-    msg = EmailMessage()
-    msg["Subject"] = subject
-    msg["From"] = settings.email_from or f"stockbot@{settings.smtp_host}"
-    msg["To"] = settings.email_to
-    msg.set_content(redactor().scrub(body), charset="utf-8")
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=15) as smtp:
-        if settings.smtp_port == 587:
-            smtp.starttls(context=ssl.create_default_context())
-        if settings.smtp_user and settings.smtp_password is not None:
-            smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-        smtp.send_message(msg)
+    send_email(settings, subject, redactor().scrub(body))
 
 
 def read_picks(path: Path) -> dict[str, Any]:

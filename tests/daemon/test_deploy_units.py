@@ -20,7 +20,8 @@ from stockbot.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-UNITS = ("stockbot@.service", "stockbot-alert@.service", "stockbot-dashboard.service", "stockbot-dashboard.timer")
+UNITS = ("stockbot@.service", "stockbot-alert@.service", "stockbot-dashboard.service",
+         "stockbot-dashboard-render.service", "stockbot-dashboard.timer")
 
 
 def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -82,11 +83,23 @@ def test_alert_and_dashboard_units():
     alert = parse_unit(DEPLOY / "stockbot-alert@.service")
     assert one(alert, "Service", "ExecStart") == "/opt/stockbot/.venv/bin/stockbot alert --unit %i"
     assert one(alert, "Service", "Type") == "oneshot"
-    dash = parse_unit(DEPLOY / "stockbot-dashboard.service")
-    assert one(dash, "Service", "ExecStart").endswith("stockbot dashboard render --out /var/lib/stockbot/dashboard")
+    render = parse_unit(DEPLOY / "stockbot-dashboard-render.service")
+    assert one(render, "Service", "Type") == "oneshot"
+    assert one(render, "Service", "ExecStart").endswith("stockbot dashboard render --out /var/lib/stockbot/dashboard")
+    assert one(render, "Service", "ReadWritePaths") == "/var/lib/stockbot/dashboard"
+    # the server: a long-running loopback HTTP unit that only reads what render wrote
+    serve = parse_unit(DEPLOY / "stockbot-dashboard.service")
+    assert one(serve, "Service", "Type") == "simple" and one(serve, "Service", "Restart") == "on-failure"
+    assert one(serve, "Service", "ExecStart").endswith(
+        "stockbot dashboard serve --dir /var/lib/stockbot/dashboard --port 8787")
+    assert one(serve, "Service", "ReadOnlyPaths") == "/var/lib/stockbot/dashboard"
+    assert "ReadWritePaths" not in serve["Service"]
+    assert one(serve, "Service", "IPAddressDeny") == "any" and one(serve, "Service", "IPAddressAllow") == "localhost"
+    assert "stockbot-dashboard-render.service" in one(serve, "Unit", "Wants").split()
+    assert one(serve, "Install", "WantedBy") == "multi-user.target"
     timer = parse_unit(DEPLOY / "stockbot-dashboard.timer")
     assert one(timer, "Timer", "OnCalendar") == "*:00/30"
-    assert one(timer, "Timer", "Unit") == "stockbot-dashboard.service"
+    assert one(timer, "Timer", "Unit") == "stockbot-dashboard-render.service"
     assert one(timer, "Install", "WantedBy") == "timers.target"
     # every documented unit exists, and the README covers the operator's tasks
     readme = (DEPLOY / "README.md").read_text()
@@ -106,7 +119,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path):
         text = (DEPLOY / name).read_text().replace("/opt/stockbot/.venv/bin/stockbot", str(venv_bin))
         (tmp_path / name).write_text(text.replace("WorkingDirectory=/opt/stockbot", f"WorkingDirectory={REPO}"))
     instances = ["stockbot@sp500.service", "stockbot-alert@stockbot@sp500.service", "stockbot-dashboard.service",
-                 "stockbot-dashboard.timer"]
+                 "stockbot-dashboard-render.service", "stockbot-dashboard.timer"]
     proc = subprocess.run(["systemd-analyze", "verify", *instances], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)
     ours = [line for line in (proc.stdout + proc.stderr).splitlines() if "stockbot" in line]
