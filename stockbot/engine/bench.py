@@ -65,7 +65,7 @@ async def _measure() -> dict[str, Any]:
         old_requests = len(log.query(key_id=KEY))
         log.clear()
         with tempfile.TemporaryDirectory() as tmp:
-            store = Store(Path(tmp) / "state.db")
+            store = Store(Path(tmp) / "bench.db")  # a throwaway store outside every account
             engine = CondorEngine("bench", settings, broker, store, OrderExecutor(broker, store),
                                   RiskGate(settings.risk), ConsensusRunner.from_settings(settings, store=store))
             out = await engine.decide()
