@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-from simfixtures import wait_for  # noqa: E402 - one polling helper for every suite
+from simfixtures import RecordingAlerter, wait_for  # noqa: E402,F401 - one of each for every suite
 from stockbot.chaos.rig import NotifySocket  # noqa: E402 - the same fake systemd the chaos suite uses
 from stockbot.config import (AgentSettings, AgentSpec, AlpacaSettings, CondorSettings, LessonSettings,  # noqa: E402
                              RiskSettings, Settings)
@@ -41,19 +41,6 @@ ACCOUNT = "dmn"
 QUIET = Timings(decision_cron=None, decision_every_s=3600, manage_every_s=3600, reconcile_every_s=3600,
                 health_every_s=0.5, eod_cron=None, eod_every_s=3600, stream_silence_s=30, stop_timeout_s=10,
                 clock_ttl_s=0.5)
-
-
-class RecordingAlerter:
-    """Stands in for ``stockbot.alerts.Alerter`` (same ``send``), keeping what was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, kind: str, message: str, *, force: bool = False) -> None:
-        self.sent.append((kind, message))
-
-    def kinds(self) -> list[str]:
-        return [k for k, _ in self.sent]
 
 
 @pytest.fixture(autouse=True)

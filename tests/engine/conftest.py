@@ -32,6 +32,7 @@ from stockbot.risk.gate import RiskGate  # noqa: E402
 from stockbot.sim.accounts import AccountSpec  # noqa: E402
 from stockbot.sim.app import SimServer  # noqa: E402
 from stockbot.store import Store  # noqa: E402
+from simfixtures import RecordingAlerter  # noqa: E402,F401 - one recording alerter for every suite
 
 T0 = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)
 KEY, SECRET = "SIMKEY_ENGINE", "SIMSECRET_ENGINE"
@@ -72,16 +73,6 @@ def make_settings(sim: SimServer, *, agent: str = "scripted-enter", condor: dict
         condor=CondorSettings(**{"dte_bounds": (14, 50), **(condor or {})}),
         risk=RiskSettings(**{"max_orders_per_hour": 100, "max_orders_per_day": 300, **(risk or {})}),
     )
-
-
-class RecordingAlerter:
-    """Stands in for ``stockbot.alerts.Alerter`` (same ``send`` signature), keeping what was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, kind: str, message: str, *, force: bool = False) -> None:
-        self.sent.append((kind, message))
 
 
 @dataclass

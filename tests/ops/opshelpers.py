@@ -9,6 +9,8 @@ from pathlib import Path
 from stockbot.config import env_file_path
 from stockbot.sim.accounts import AccountSpec
 
+from simfixtures import RecordingAlerter  # noqa: F401 - re-exported for the ops tests
+
 KEY_A, SECRET_A = "OPSKEYAAAA1111", "OPSSECRETAAAA1111xyz"  # multiplier 2, shorting, level 3
 KEY_B, SECRET_B = "OPSKEYBBBB2222", "OPSSECRETBBBB2222xyz"  # multiplier 1, no shorting, level 2
 ACCOUNTS = [
@@ -17,16 +19,6 @@ ACCOUNTS = [
     AccountSpec(key_id=KEY_B, secret=SECRET_B, equity=Decimal("50000"), multiplier=1, shorting=False,
                 options_level=2),
 ]
-
-
-class RecordingAlerter:
-    """Stands in for ``stockbot.alerts.Alerter`` (same ``send``), keeping what was sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, kind: str, message: str, *, force: bool = False) -> None:
-        self.sent.append((kind, message))
 
 
 def write_env(account: str | None, text: str, mode: int = 0o640) -> Path:
