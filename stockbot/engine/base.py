@@ -99,7 +99,7 @@ class EngineDeps:
         if self.lessons is None:
             return self.gate
         have = {(getattr(g, "lesson_id", None), getattr(g, "kind", None)) for g in self.gate.guards}
-        extra = [g for g in self.lessons.guards()
+        extra = [g for g in self.lessons.guards(now=self.now())
                  if (getattr(g, "lesson_id", None), getattr(g, "kind", None)) not in have]
         return self.gate if not extra else RiskGate(self.gate.settings, (*self.gate.guards, *extra))
 

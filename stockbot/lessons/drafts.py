@@ -137,7 +137,7 @@ def rule_draft(f: Failure) -> Draft:
     guard = None
     fix = ""
     if f.is_multileg_without_mleg or (f.kind == "orphan_position" and _is_option(f)):
-        guard = {"kind": "require_mleg"}
+        guard = {"kind": "require_mleg", "orders": ["option"]}
         if f.is_multileg_without_mleg:
             title = "Multi-leg option order sent without order_class=mleg ({reason})"
             root = ("A multi-leg option order was sent as separate or simple orders instead of one atomic mleg "
