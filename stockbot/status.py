@@ -60,6 +60,19 @@ def _lessons_line(account: str | None) -> str:
     return f"lessons: {len(loaded.lessons)}{errors}"
 
 
+def _entries_line(account: str | None) -> str:
+    """The "green but not trading" line: entries blocked K sessions in a row, and by what."""
+    from stockbot import drought
+    from stockbot.dashboard.data import readonly_store
+
+    try:
+        k = load_settings(account).alerts.blocked_sessions
+        with readonly_store(account_paths(account)["state_db"]) as store:
+            return drought.status_line(store, k)
+    except Exception as exc:  # noqa: BLE001 - the status view shows problems, it does not fail on them
+        return f"entries: unknown ({type(exc).__name__}: {exc})"[:200]
+
+
 def validation_progress(report: Any, verdict: str) -> str:
     """One line: days/trades/win rate against their thresholds, and the gate's verdict."""
     by = {c.name: c for c in report.criteria}
@@ -132,6 +145,7 @@ def account_status(account: str | None, *, events: int = 10, now: datetime | Non
         lines.append(f"state: {exc}")
         return "\n".join(lines)
     lines.append(f"orders not final: {len(pending)}")
+    lines.append(_entries_line(account))
     lines.append(f"recent events ({events}):")
     for ev in recent:
         lines.append(f"  #{ev.seq} {ev.ts.isoformat(timespec='seconds')} {ev.kind} {_short(ev.payload)}")
