@@ -142,7 +142,8 @@ class EngineDeps:
                            start_of_day_equity=sod, start_of_week_equity=sow, orders_last_hour=last_hour,
                            orders_today=today, open_positions=open_positions, market_open=market_open,
                            live_allowed=validation.live_allowed, stop_flag=stop, is_closing=is_closing,
-                           risk_of_this_order=risk, quote_age_s=quote_age_s)
+                           risk_of_this_order=risk, quote_age_s=quote_age_s,
+                           pattern_day_trader=account.pattern_day_trader)
 
     def orders_in_flight(self, decision_id: str | None = None) -> list[dict[str, Any]]:
         return orders_in_flight(self.store, decision_id)

@@ -102,6 +102,18 @@ TEMPLATES: dict[str, tuple[str, str, str, Severity, tuple[str, ...]]] = {
         "Write the deterministic client_order_id first; after any ambiguous outcome look the order up, "
         "never resend.",
         Severity.CRITICAL, ("execution", "broker")),
+    "pdt_lockout": (
+        "Pattern day trader protection refused an order ({reason})",
+        "The broker flags the account as a pattern day trader (403, code 40310100) while equity is "
+        "below $25,000: every day trade is refused.",
+        "Do not enter while the broker reports pattern_day_trader with equity under $25k (the risk gate's "
+        "pattern_day_trader rule); count day trades before any same-day exit.",
+        Severity.HIGH, ("broker", "risk")),
+    "market_closed": (
+        "Order refused: the market is closed ({reason})",
+        "An order was sent outside the session the broker's clock and calendar report.",
+        "Check the broker clock and calendar before deciding; never queue entries for the next open.",
+        Severity.MEDIUM, ("scheduler", "calendar")),
     "config_error": (
         "Daemon refused to start: {reason}",
         "An operator input the daemon cannot run with ({reason}): settings, keys or a damaged state file.",
