@@ -17,6 +17,8 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
+from learning_helpers import ACCOUNT, CLASSES, KEY, SECRET
+
 from stockbot.broker.alpaca import AlpacaBroker
 from stockbot.config import AlpacaSettings, LessonSettings
 from stockbot.lessons.capture import LessonCapture
@@ -27,14 +29,6 @@ from stockbot.sim.accounts import AccountSpec
 from stockbot.sim.app import SimServer
 from stockbot.store import Store
 
-KEY, SECRET, ACCOUNT = "SIMKEY_LEARN", "SIMSECRET_LEARN", "learn"
-# Every class the daemon captures (seed lessons' classes and Failure kinds it raises on its own).
-CLASSES = (
-    "sequential legs / orphan short", "hand-built closing orders", "406 stream limit", "stale quotes",
-    "duplicate after a retried submit", "PDT lockout", "out of buying power", "wrong account keys",
-    "holiday order", "LLM timeout storm", "price increments", "fills while down",
-    "invalid agent output", "job exception storm", "reconcile mismatch (unknown order state)",
-)
 RESULTS: dict[str, tuple[str, str]] = {}
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from conftest import ACCOUNT, KEY, SECRET
+from learning_helpers import ACCOUNT, KEY, SECRET
 from pydantic import SecretStr
 
 from stockbot.broker.stream import FreshnessTracker, QuoteFeed
