@@ -67,3 +67,13 @@ def test_status_shows_the_entries_line(store, capsys):
         cycle(store, day, "denied", "lesson:LL-301")
     text = account_status("drought")
     assert "entries: ALARM - blocked 5 consecutive session(s) by lesson:LL-301 (5x)" in text
+
+
+def test_dashboard_health_card_names_the_rule(store):
+    from stockbot.dashboard.data import collect_all
+    from stockbot.dashboard.render import render_page
+
+    for day in ("2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06", "2026-03-09"):
+        cycle(store, day, "denied", "lesson:LL-301")
+    page = render_page(collect_all())
+    assert "entries: ALARM - blocked 5 consecutive session(s) by lesson:LL-301" in page
