@@ -102,6 +102,12 @@ def _show(args: argparse.Namespace) -> int:
     if lesson is None:
         return EXIT_ERROR
     print(f"# {lesson.path}")
+    if lesson.guard is not None:
+        from stockbot.lessons.enforcement import guard_state
+
+        st = guard_state(lesson, utcnow())
+        print(f"# guard {lesson.guard.kind}: {st.state}{' (review due)' if st.review_due else ''} - {st.note}; "
+              f"{lesson.guard.scope_text()}")
     print(render_lesson(lesson), end="")
     if lesson.scope == SHARED_SCOPE:
         occ = shared_occurrences(args.account, lesson.id)

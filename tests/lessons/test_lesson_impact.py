@@ -86,3 +86,17 @@ def test_impact_cli_reads_the_accounts_store(seeds, capsys):
 def test_impact_without_records_is_a_clear_error(seeds, capsys):
     assert run("lessons", "impact", "LL-221", "--account", "acct9") == 1
     assert "cannot read the account's records" in capsys.readouterr().err
+
+
+def test_list_and_show_say_what_a_guard_does(seeds, capsys):
+    assert run("lessons", "add", "--account", "acct1", "--title", "Cap QQQ size", "--trigger", "QQQ too big",
+               "--guard", "{kind: max_qty, qty: 2, symbols: [QQQ]}") == 0
+    new_id = LessonStore("acct1").load().lessons[-1].id
+    capsys.readouterr()
+    assert run("lessons", "show", new_id, "--account", "acct1") == 0
+    out = capsys.readouterr().out
+    assert f"proposed - draft: proposed max_qty guard, not enforced until `stockbot lessons confirm {new_id}`" in out
+    assert "symbols=QQQ" in out and "review_by=" in out
+    assert run("lessons", "list", "--account", "acct1") == 0
+    out = capsys.readouterr().out
+    assert "guard enforcing: confirmed; strategy=any symbols=any orders=option review_by=2027-06-30" in out
