@@ -49,7 +49,7 @@ def _short(payload: dict, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _lessons_line(account: str | None) -> str:
+def _lessons_line(account: str | None, now: datetime | None = None) -> str:
     from stockbot.lessons.files import LessonStore
 
     try:
@@ -57,7 +57,14 @@ def _lessons_line(account: str | None) -> str:
     except Exception as exc:  # noqa: BLE001 - a broken lessons dir is shown, not fatal
         return f"lessons: unreadable ({type(exc).__name__}: {exc})"
     errors = f", {len(loaded.errors)} file(s) with errors" if loaded.errors else ""
-    return f"lessons: {len(loaded.lessons)}{errors}"
+    from collections import Counter
+
+    from stockbot.domain import utcnow
+    from stockbot.lessons.enforcement import guard_state
+
+    states = Counter(guard_state(x, now or utcnow()).state for x in loaded.lessons if x.guard is not None)
+    guards = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    return f"lessons: {len(loaded.lessons)}{errors}" + (f"; guards: {guards}" if guards else "")
 
 
 def _entries_line(account: str | None) -> str:
@@ -134,7 +141,7 @@ def account_status(account: str | None, *, events: int = 10, now: datetime | Non
                              if stop else "not set (trading allowed)"))
     data, _secrets = collect_account(account, now=now, decisions=1, events=events)
     _summary(data, lines)
-    lines.append(_lessons_line(account))
+    lines.append(_lessons_line(account, now))
     if data.error:
         return "\n".join(lines)
     try:

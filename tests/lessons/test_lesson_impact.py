@@ -100,3 +100,6 @@ def test_list_and_show_say_what_a_guard_does(seeds, capsys):
     assert run("lessons", "list", "--account", "acct1") == 0
     out = capsys.readouterr().out
     assert "guard enforcing: confirmed; strategy=any symbols=any orders=option review_by=2027-06-30" in out
+    from stockbot.status import account_status
+
+    assert "lessons: 13; guards: 2 enforcing, 1 proposed" in account_status("acct1")
