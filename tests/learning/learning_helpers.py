@@ -8,4 +8,5 @@ CLASSES = (
     "duplicate after a retried submit", "PDT lockout", "out of buying power", "wrong account keys",
     "holiday order", "LLM timeout storm", "price increments", "fills while down",
     "invalid agent output", "job exception storm", "reconcile mismatch (unknown order state)",
+    "start-up refused (broker unreadable)",
 )

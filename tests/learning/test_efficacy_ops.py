@@ -201,3 +201,42 @@ async def test_unknown_order_state_blocks_entries(make_loop, record):
     assert orders_in_flight(loop.store) == []
     record("reconcile mismatch (unknown order state)", "code", "start-up refuses until every order is resolved; "
            "orders in flight block entries")
+
+
+async def test_startup_refused_is_captured_by_the_daemon_and_refused_again(make_loop, record):
+    from stockbot.config import Settings as _Settings
+    from stockbot.daemon import EXIT_REFUSED, Daemon, StartupRefused
+    from stockbot.daemon_jobs import Timings
+    from stockbot.lessons.files import LessonStore
+    from stockbot.sdnotify import SdNotifier
+
+    loop = await make_loop()
+    loop.sim.state.faults.add({"kind": "http_error", "method": "GET", "path": "/v2/positions", "status": 500})
+    settings = _Settings(account=ACCOUNT, alpaca=AlpacaSettings(api_key=SecretStr(KEY), secret_key=SecretStr(SECRET),
+                                                                base_url=loop.sim.url))
+    quiet = Timings(decision_cron=None, decision_every_s=3600, manage_every_s=3600, reconcile_every_s=3600,
+                    health_every_s=0.5, eod_cron=None, eod_every_s=3600, stream_silence_s=30, stop_timeout_s=10,
+                    clock_ttl_s=0.5)
+
+    async def start() -> StartupRefused:
+        daemon = Daemon(settings, timings=quiet, sd=SdNotifier({}), broker_kwargs={"backoff_s": 0.01})
+        try:
+            await daemon.start()
+        except StartupRefused as exc:
+            return exc
+        await daemon.stop()
+        raise AssertionError("the daemon started on a broker whose positions it cannot read")
+
+    loop.store.close()  # the daemon owns the account's state.db while it runs
+    first = await start()
+    assert first.exit_code == EXIT_REFUSED
+    learned = [x for x in LessonStore(ACCOUNT).load().lessons if x.source == "captured"]
+    assert len(learned) == 1 and "refused to start" in learned[0].title  # the daemon wrote it itself
+    hits = [r.id for r in loop.service.search("daemon refused to start: reconciliation failed reading positions", 3)]
+    assert learned[0].id in hits
+    again = await start()  # the repeat: refused again before any order, the same lesson counted
+    assert again.exit_code == EXIT_REFUSED and loop.posts() == []
+    learned = [x for x in LessonStore(ACCOUNT).load().lessons if x.source == "captured"]
+    assert len(learned) == 1
+    record("start-up refused (broker unreadable)", "code", "never trades from an unknown state: refused, "
+           "captured by the daemon itself, refused again with no order")
