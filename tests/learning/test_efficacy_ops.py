@@ -203,11 +203,13 @@ async def test_unknown_order_state_blocks_entries(make_loop, record):
            "orders in flight block entries")
 
 
-async def test_startup_refused_is_captured_by_the_daemon_and_refused_again(make_loop, record):
+async def test_startup_refused_is_captured_by_the_daemon_and_refused_again(make_loop, record, embedder):
     from stockbot.config import Settings as _Settings
     from stockbot.daemon import EXIT_REFUSED, Daemon, StartupRefused
     from stockbot.daemon_jobs import Timings
     from stockbot.lessons.files import LessonStore
+    from stockbot.lessons.index import LessonIndex
+    from stockbot.lessons.service import LessonService
     from stockbot.sdnotify import SdNotifier
 
     loop = await make_loop()
@@ -227,12 +229,18 @@ async def test_startup_refused_is_captured_by_the_daemon_and_refused_again(make_
         await daemon.stop()
         raise AssertionError("the daemon started on a broker whose positions it cannot read")
 
-    loop.store.close()  # the daemon owns the account's state.db while it runs
+    loop.store.close()  # the daemon owns the account's state.db and its embedded index while it runs
+    loop.service.index.close()
     first = await start()
-    assert first.exit_code == EXIT_REFUSED
+    assert first.exit_code == EXIT_REFUSED and "positions" in first.reason, first.reason
     learned = [x for x in LessonStore(ACCOUNT).load().lessons if x.source == "captured"]
     assert len(learned) == 1 and "refused to start" in learned[0].title  # the daemon wrote it itself
-    hits = [r.id for r in loop.service.search("daemon refused to start: reconciliation failed reading positions", 3)]
+    index = LessonIndex.open(embedder, ACCOUNT)
+    try:
+        service = LessonService(LessonStore(ACCOUNT), index)
+        hits = [r.id for r in service.search("daemon refused to start: reconciliation failed reading positions", 3)]
+    finally:
+        index.close()
     assert learned[0].id in hits
     again = await start()  # the repeat: refused again before any order, the same lesson counted
     assert again.exit_code == EXIT_REFUSED and loop.posts() == []
