@@ -107,3 +107,19 @@ def test_service_logs_expired_guards_once(seeds, memory_index, capsys):
     service.guards(now=NOW)
     out = capsys.readouterr().out + capsys.readouterr().err
     assert out.count("lesson_guard_expired") == 1
+
+
+def test_a_captured_halt_blocks_one_symbol_for_five_days_then_stops(seeds):
+    from stockbot.lessons.capture import LessonCapture
+    from stockbot.lessons.failure import Failure
+    from stockbot.lessons.files import LessonStore
+
+    capture = LessonCapture("acct1", clock=lambda: NOW)
+    res = capture.capture(Failure("symbol_halted", "engine.entry", "XYZ halted (LUDP) while pricing an entry",
+                                  {"reason": "LUDP halt"}, symbol="XYZ", ts=NOW))
+    x = LessonStore("acct1").get(res.lesson_id)
+    assert x.status is Status.DRAFT and x.guard.kind == "block_symbol" and x.guard.expires == date(2026, 3, 15)
+    assert guard_state(x, NOW).enforcing  # bounded: enforced without confirmation
+    ctx = condor_ctx(symbol="XYZ")
+    assert x.guard.check(stock("XYZ"), ctx) and x.guard.check(stock("QQQ"), condor_ctx(symbol="QQQ")) is None
+    assert guard_state(x, NOW + timedelta(days=6)).state == "expired"
