@@ -134,6 +134,7 @@ TEMPLATES: dict[str, tuple[str, str, str, Severity, tuple[str, ...]]] = {
         "Never trade from an unknown state: refuse, alert, and let systemd retry within its start limit.",
         Severity.HIGH, ("daemon", "reconciliation")),
 }
+DRAFT_REVIEW_DAYS = 30  # every drafted guard carries an end or a review date
 HALT_BLOCK_DAYS = 5  # within enforcement.DRAFT_BLOCK_MAX_DAYS, so the draft enforces it
 GENERIC = ("{kind} in {component}: {reason}", "Not yet analysed ({reason}).",
            "Investigate and write the prevention; confirm the lesson once it is understood.",
@@ -158,7 +159,8 @@ def rule_draft(f: Failure) -> Draft:
     guard = None
     fix = ""
     if f.is_multileg_without_mleg or (f.kind == "orphan_position" and _is_option(f)):
-        guard = {"kind": "require_mleg", "orders": ["option"]}
+        guard = {"kind": "require_mleg", "orders": ["option"],
+                 "review_by": (f.ts.date() + timedelta(days=DRAFT_REVIEW_DAYS)).isoformat()}
         if f.is_multileg_without_mleg:
             title = "Multi-leg option order sent without order_class=mleg ({reason})"
             root = ("A multi-leg option order was sent as separate or simple orders instead of one atomic mleg "

@@ -44,6 +44,14 @@ def bounded_symbol_block(lesson: Lesson, guard: Guard) -> bool:
 
 def guard_state(lesson: Lesson, now: datetime | date | None = None) -> GuardState:
     """How ``lesson``'s guard stands at ``now`` (None: ignore expiry and review dates)."""
+    st = _state(lesson, now)
+    g = lesson.guard
+    if g is not None and g.expires is None and g.review_by is None and st.state in ("enforcing", "proposed"):
+        st = GuardState(st.lesson_id, st.state, st.note + " (no expires or review_by date: add one)", st.review_due)
+    return st
+
+
+def _state(lesson: Lesson, now: datetime | date | None) -> GuardState:
     g = lesson.guard
     if g is None:
         return GuardState(lesson.id, "none", "no guard")
