@@ -31,8 +31,8 @@ Guards that only constrain entries never block an order that reduces risk (a clo
 flatten). "Draft-safe" guards only forbid orders that are unsafe in themselves, so a lesson that
 is still a draft already enforces them, and so does a ``block_symbol`` that expires within
 DRAFT_BLOCK_MAX_DAYS of the lesson's date (one symbol, for a bounded time); the others are only
-*proposed* until a person confirms the lesson (see ``LessonService.guards``). Unknown kinds and bad parameters raise LessonError when the lesson
-is loaded, naming the file.
+*proposed* until a person confirms the lesson (see ``enforcement.py``). Unknown kinds and bad
+parameters raise LessonError when the lesson is loaded, naming the file.
 """
 
 from __future__ import annotations

@@ -61,14 +61,16 @@ async def test_sequential_legs_orphan_short(make_loop, record):
     loop = await make_loop()
     short_put, long_put = put_spread(await loop.broker.option_contracts("SPY"))
     loop.sim.state.faults.add({"kind": "reject_single_leg_options", "symbols": [long_put], "sides": ["buy"]})
-    legs = (Leg(short_put, Side.SELL, 1, PositionIntent.SELL_TO_OPEN), Leg(long_put, Side.BUY, 1, PositionIntent.BUY_TO_OPEN))
+    legs = (Leg(short_put, Side.SELL, 1, PositionIntent.SELL_TO_OPEN),
+            Leg(long_put, Side.BUY, 1, PositionIntent.BUY_TO_OPEN))
     # 1. the old way: one leg at a time; the short fills, the long wing is refused -> naked short
-    first = await loop.broker.submit(OrderIntent(client_order_id="leg-0", qty=Decimal(1), symbol=short_put, side=Side.SELL,
-                                                 asset_class=AssetClass.OPTION, position_intent=PositionIntent.SELL_TO_OPEN))
-    assert first.status == "filled"
+    def single(cid: str, leg: Leg) -> OrderIntent:
+        return OrderIntent(client_order_id=cid, qty=Decimal(1), symbol=leg.symbol, side=leg.side,
+                           asset_class=AssetClass.OPTION, position_intent=leg.position_intent)
+
+    assert (await loop.broker.submit(single("leg-0", legs[0]))).status == "filled"
     with pytest.raises(RejectedError) as err:
-        await loop.broker.submit(OrderIntent(client_order_id="leg-1", qty=Decimal(1), symbol=long_put, side=Side.BUY,
-                                             asset_class=AssetClass.OPTION, position_intent=PositionIntent.BUY_TO_OPEN))
+        await loop.broker.submit(single("leg-1", legs[1]))
     assert await loop.broker.position(short_put) is not None  # the orphan
     attempted = OrderIntent(client_order_id="legacy", qty=Decimal(1), legs=legs, order_class=OrderClass.SIMPLE,
                             asset_class=AssetClass.OPTION, purpose="put_spread_open")
