@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: test demo bench chaos install clean
+.PHONY: test demo bench chaos efficacy install clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ bench: $(STAMP)
 # The reliability suite (kill -9 loop, fault session, fuzz, bad inputs, broken storage); figures in RELIABILITY.md.
 chaos: $(STAMP)
 	$(PY) scripts/chaos.py $(CHAOS_ARGS)
+
+# The learning loop measured: every failure class happens on the sim, is learned, and its repeat is
+# prevented; prints "classes prevented / classes" and the mechanism (RELIABILITY.md, LEARNING).
+efficacy: $(STAMP)
+	$(PY) -m pytest tests/learning -q -p no:warnings $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -305,6 +305,8 @@ class AlertSettings(_Slice):
     email_from: str | None = None
     email_to: str | None = None
     min_interval_s: float = Field(300.0, ge=0)
+    # "green but not trading": alarm after this many consecutive eligible sessions with entries blocked
+    blocked_sessions: int = Field(5, ge=1, le=250)
 
 
 class MetricsSettings(_Slice):

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from stockbot import drought
 from stockbot.broker.errors import BrokerError
 from stockbot.broker.stream import FreshnessTracker
 from stockbot.config import ScheduleSettings
@@ -297,13 +298,17 @@ class Jobs:
         out = await d.engine.decide()
         self.last_decision = f"{out.status} at {utcnow():%H:%M:%S}Z"
         payload = {"status": out.status, "reason": out.reason[:500], "decision_id": out.decision_id,
-                   "qty": getattr(out, "qty", None), "market_date": market_date}
+                   "qty": getattr(out, "qty", None), "market_date": market_date, "session": market_date}
         if out.consensus is not None:
             payload["votes"] = [{"agent": b.agent, "action": b.action, "error": b.error}
                                 for b in out.consensus.ballots]
             payload["enter_votes"], payload["required"] = out.consensus.enter_votes, out.consensus.required_votes
         d.store.append_event("decision_cycle", payload)
         log.info("decision.done", status=out.status, reason=out.reason, decision_id=out.decision_id)
+        try:  # "green but not trading": K sessions in a row with entries blocked -> alert naming the rule
+            await drought.check(d.store, d.settings.alerts.blocked_sessions, d.notifier.alert)
+        except Exception as exc:  # noqa: BLE001 - the alarm must never break the decision job
+            log.warning("drought.check_failed", error=f"{type(exc).__name__}: {exc}"[:300])
 
     async def catch_up(self) -> None:
         """Once after READY: make the day's decision if its cron time passed while the daemon was

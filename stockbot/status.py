@@ -50,7 +50,7 @@ def _short(payload: dict, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _lessons_line(account: str | None) -> str:
+def _lessons_line(account: str | None, now: datetime | None = None) -> str:
     from stockbot.lessons.files import LessonStore
 
     try:
@@ -58,7 +58,27 @@ def _lessons_line(account: str | None) -> str:
     except Exception as exc:  # noqa: BLE001 - a broken lessons dir is shown, not fatal
         return f"lessons: unreadable ({type(exc).__name__}: {exc})"
     errors = f", {len(loaded.errors)} file(s) with errors" if loaded.errors else ""
-    return f"lessons: {len(loaded.lessons)}{errors}"
+    from collections import Counter
+
+    from stockbot.domain import utcnow
+    from stockbot.lessons.enforcement import guard_state
+
+    states = Counter(guard_state(x, now or utcnow()).state for x in loaded.lessons if x.guard is not None)
+    guards = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    return f"lessons: {len(loaded.lessons)}{errors}" + (f"; guards: {guards}" if guards else "")
+
+
+def _entries_line(account: str | None) -> str:
+    """The "green but not trading" line: entries blocked K sessions in a row, and by what."""
+    from stockbot import drought
+    from stockbot.dashboard.data import readonly_store
+
+    try:
+        k = load_settings(account).alerts.blocked_sessions
+        with readonly_store(account_paths(account)["state_db"]) as store:
+            return drought.status_line(store, k)
+    except Exception as exc:  # noqa: BLE001 - the status view shows problems, it does not fail on them
+        return f"entries: unknown ({type(exc).__name__}: {exc})"[:200]
 
 
 def validation_progress(report: Any, verdict: str) -> str:
@@ -122,7 +142,7 @@ def account_status(account: str | None, *, events: int = 10, now: datetime | Non
                              if stop else "not set (trading allowed)"))
     data, _secrets = collect_account(account, now=now, decisions=1, events=events)
     _summary(data, lines)
-    lines.append(_lessons_line(account))
+    lines.append(_lessons_line(account, now))
     if data.error:
         return "\n".join(lines)
     try:
@@ -133,6 +153,7 @@ def account_status(account: str | None, *, events: int = 10, now: datetime | Non
         lines.append(f"state: {exc}")
         return "\n".join(lines)
     lines.append(f"orders not final: {len(pending)}")
+    lines.append(_entries_line(account))
     lines.append(f"recent events ({events}):")
     for ev in recent:
         lines.append(f"  #{ev.seq} {ev.ts.isoformat(timespec='seconds')} {ev.kind} {_short(ev.payload)}")

@@ -35,6 +35,14 @@ class InsufficientFundsError(RejectedError):
     """Not enough buying power / options buying power (the account is out of capital)."""
 
 
+class PatternDayTraderError(RejectedError):
+    """Alpaca's pattern day trader protection (403, code 40310100): the account may not day trade
+    until its equity is back at $25,000 or the flag expires. Retrying cannot help (LL-178)."""
+
+
+PDT_CODE = 40310100
+
+
 class NotFoundError(RejectedError):
     """The order, position or symbol does not exist."""
 
@@ -70,6 +78,8 @@ def translate(exc: BaseException) -> BrokerError:
             return NotFoundError(text, status=status, code=code)
         if status == 403 and "buying power" in message.lower():
             return InsufficientFundsError(text, status=status, code=code)
+        if code == PDT_CODE or "pattern day trad" in message.lower():
+            return PatternDayTraderError(text, status=status, code=code)
         return RejectedError(text, status=status, code=code)
     if isinstance(exc, (requests.Timeout, requests.ConnectionError, TimeoutError, ConnectionError)):
         return TransientError(f"{type(exc).__name__}: {exc}")

@@ -25,6 +25,7 @@ from stockbot.dashboard import metrics
 from stockbot.domain import utcnow
 from stockbot.engine.riskctx import closed_trades
 from stockbot.flags import read_stop
+from stockbot import drought
 from stockbot.lessons.files import SHARED_SCOPE, LessonStore
 from stockbot.risk.states import TradingState
 from stockbot.risk.validation import ValidationReport, live_allowed, validation_report
@@ -50,11 +51,12 @@ class SettingsView:
     risk: RiskSettings
     validation: ValidationSettings
     loaded: bool
+    blocked_sessions: int = 5  # ALERT_BLOCKED_SESSIONS: the "green but not trading" alarm
 
     @classmethod
     def of(cls, s: Settings, loaded: bool = True) -> "SettingsView":
         return cls(s.strategy, s.alpaca.paper, s.agents.threshold, tuple(a.name for a in s.agents.agents),
-                   s.risk, s.validation, loaded)
+                   s.risk, s.validation, loaded, s.alerts.blocked_sessions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ class Health:
     last_start: datetime | None
     last_stop: datetime | None
     recent: tuple[Event, ...]
+    entries: str = ""  # the "green but not trading" line (stockbot.drought.status_line)
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,7 @@ def _from_store(store: Store, view: SettingsView, stop: dict | None, now: dateti
         last_start=by_kind["daemon_start"][-1].ts if by_kind["daemon_start"] else None,
         last_stop=by_kind["daemon_stop"][-1].ts if by_kind["daemon_stop"] else None,
         recent=tuple(reversed(store.last_events(n_events))),
+        entries=drought.status_line(store, view.blocked_sessions),
     )
     return dict(equity=tuple(curve), figures=figures, realised=realised, closed_count=n_closed,
                 positions=tuple(_position(t) for t in trades if t.get("status") == "open"),

@@ -171,6 +171,7 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "capital.out": ("out of capital since {ts}: needs {need}, buying power {bp}",
                     "自 {ts} 起资金不足：需要 {need}，可用购买力 {bp}"),
     "health.daemon": ("Daemon", "守护进程"),
+    "health.entries": ("Entries", "开仓"),
     "daemon.started": ("last start {ts}", "最近启动 {ts}"),
     "daemon.stopped": ("last stop {ts}", "最近停止 {ts}"),
     "daemon.never": ("no start recorded", "尚无启动记录"),

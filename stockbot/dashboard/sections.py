@@ -260,6 +260,8 @@ def _health(m: Markup, a: AccountData) -> str:
     capital = (m.label("capital.out", cls="bad", ts=when(c.get("ts")), need=money(c.get("needed")),
                        bp=money(c.get("buying_power"))) if c else m.label("capital.ok", cls="good"))
     items.append(("health.capital", capital))
+    if h.entries:  # "green but not trading": entries blocked K sessions in a row, and by which rule
+        items.append(("health.entries", m.raw(h.entries, cls="bad" if "ALARM" in h.entries else "muted")))
     daemon = m.label("daemon.started", ts=when(h.last_start)) if h.last_start else m.label("daemon.never")
     if h.last_stop:
         daemon += " " + m.label("daemon.stopped", ts=when(h.last_stop))

@@ -107,7 +107,7 @@ class EngineDeps:
         if self.lessons is None:
             return self.gate
         have = {(getattr(g, "lesson_id", None), getattr(g, "kind", None)) for g in self.gate.guards}
-        extra = [g for g in self.lessons.guards()
+        extra = [g for g in self.lessons.guards(now=self.now())
                  if (getattr(g, "lesson_id", None), getattr(g, "kind", None)) not in have]
         return self.gate if not extra else RiskGate(self.gate.settings, (*self.gate.guards, *extra))
 
@@ -180,7 +180,8 @@ class EngineDeps:
                            start_of_day_equity=sod, start_of_week_equity=sow, orders_last_hour=last_hour,
                            orders_today=today, open_positions=open_positions, market_open=market_open,
                            live_allowed=validation.live_allowed, stop_flag=stop, is_closing=is_closing,
-                           risk_of_this_order=risk, quote_age_s=quote_age_s)
+                           risk_of_this_order=risk, quote_age_s=quote_age_s,
+                           pattern_day_trader=account.pattern_day_trader)
 
     def orders_in_flight(self, decision_id: str | None = None) -> list[dict[str, Any]]:
         return orders_in_flight(self.store, decision_id)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import structlog
 
-from stockbot.broker.errors import BrokerError
+from stockbot.broker.errors import BrokerError, PatternDayTraderError
 from stockbot.broker.orders import OrderExecutor
 from stockbot.config import Settings
 from stockbot.consensus.runner import ConsensusResult, new_decision_id
@@ -181,6 +181,8 @@ class CondorEngine:
             return DecisionOutcome(out.status, out.reason, did, result, condor, qty, lad.attempts)
         if lad.status in ("rejected", "unresolved"):
             kind = "order_rejected" if lad.status == "rejected" else "broker_error"
+            if isinstance(lad.error, PatternDayTraderError):
+                kind = "pdt_lockout"
             last = lad.attempts[-1]
             await d.notifier.failure(Failure(kind, "engine.entry", f"condor entry {lad.status}: {lad.reason}",
                                              {"error": str(lad.error), "code": getattr(lad.error, "code", None),

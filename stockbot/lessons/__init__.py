@@ -20,7 +20,7 @@ _EXPORTS = {
     "LessonStore": "files", "LessonIndex": "index", "Drift": "index", "Where": "index",
     "Embedder": "embedder", "get_embedder": "embedder",
     "LessonService": "service", "RetrievedLesson": "service", "build_query": "service",
-    "prompt_block": "service", "enforced_guards": "service",
+    "prompt_block": "service", "enforced_guards": "enforcement", "guard_state": "enforcement",
     "Failure": "failure", "fingerprint": "failure", "LessonCapture": "capture", "CaptureResult": "capture",
 }
 __all__ = sorted(_EXPORTS)

@@ -39,6 +39,7 @@ from stockbot.fsutil import atomic_write_text
 from stockbot.lessons.files import SHARED_SCOPE, LessonStore
 from stockbot.lessons.guards import parse_guard
 from stockbot.lessons.index import LessonIndex
+from stockbot.lessons.lint import advice_problems
 from stockbot.lessons.model import MAX_EVIDENCE, Evidence, Lesson, Status
 from stockbot.log import redactor
 
@@ -127,7 +128,12 @@ class LessonCapture:
         draft = rule_draft(failure)
         target, similarity = self._find_existing(fp, entry, by_id, draft)
         if target is None and self.drafter is not None:
-            draft = self.drafter.refine(draft, failure)
+            refined = self.drafter.refine(draft, failure)
+            problems = advice_problems(refined.fix_applied) + advice_problems(refined.prevention)
+            if problems:  # lint would refuse the file: keep the rule-based text rather than lose the lesson
+                log.warning("lesson_llm_draft_refused", kind=failure.kind, problems=problems[:3])
+            else:
+                draft = refined
         new_id = self.lessons.reserve_id() if target is None else None
         try:
             seq = self._append_event(failure, fp, target.id if target else new_id)

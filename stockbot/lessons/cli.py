@@ -11,18 +11,21 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import yaml
 
 from stockbot import config
+from stockbot.domain import utcnow
 from stockbot.lessons.errors import LessonError
 from stockbot.lessons.files import SHARED_SCOPE, LessonStore
 from stockbot.lessons.guards import parse_guard
 from stockbot.lessons.model import Lesson, Severity, Status, Tags, render_lesson
 
 EXIT_ERROR = 1
+# A guard added without an end gets a review date, so nobody forgets a rule that blocks trades.
+DEFAULT_REVIEW_DAYS = 90
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -61,6 +64,10 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     sp = cmd("retire", _retire, "retire a lesson (no longer retrieved, its guard no longer enforced)")
     sp.add_argument("id")
     cmd("reindex", _reindex, "rebuild the vector index from the lesson files")
+    sp = cmd("impact", _impact, "blast radius: what a lesson's guard would have blocked in the recorded history")
+    sp.add_argument("id")
+    sp.add_argument("--days", type=int, default=30, help="how far back to replay (default 30)")
+    sp.add_argument("--limit", type=int, default=50, help="blocked trades to list (default 50)")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     return p
 
@@ -69,13 +76,20 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 
 def _list(args: argparse.Namespace) -> int:
+    from stockbot.lessons.enforcement import guard_state
+
     loaded = LessonStore(args.account).load()
     rows = [x for x in loaded.lessons if not args.status or x.status.value == args.status]
+    now = utcnow()
     for x in rows:
         scope = "shared" if x.scope == SHARED_SCOPE else "account"
         guard = x.guard.kind if x.guard else "-"
         print(f"{x.id:<8} {x.status.value:<9} {x.severity.value:<8} {scope:<7} x{x.occurrences:<4} "
               f"guard={guard:<24} {x.title}")
+        if x.guard is not None:
+            st = guard_state(x, now)
+            review = " (review due)" if st.review_due else ""
+            print(f"{'':<8} guard {st.state}{review}: {st.note}; {x.guard.scope_text()}")
     print(f"{len(rows)} lesson(s)")
     _print_errors(loaded.errors)
     return 0
@@ -88,6 +102,12 @@ def _show(args: argparse.Namespace) -> int:
     if lesson is None:
         return EXIT_ERROR
     print(f"# {lesson.path}")
+    if lesson.guard is not None:
+        from stockbot.lessons.enforcement import guard_state
+
+        st = guard_state(lesson, utcnow())
+        print(f"# guard {lesson.guard.kind}: {st.state}{' (review due)' if st.review_due else ''} - {st.note}; "
+              f"{lesson.guard.scope_text()}")
     print(render_lesson(lesson), end="")
     if lesson.scope == SHARED_SCOPE:
         occ = shared_occurrences(args.account, lesson.id)
@@ -133,6 +153,8 @@ def _add(args: argparse.Namespace) -> int:
                 spec: Any = yaml.safe_load(args.guard)
             except yaml.YAMLError as exc:
                 raise LessonError(f"--guard is not valid YAML/JSON: {exc}") from None
+            if isinstance(spec, dict) and not {"expires", "review_by"} & set(spec):
+                spec = {**spec, "review_by": (date.today() + timedelta(days=DEFAULT_REVIEW_DAYS)).isoformat()}
             guard = parse_guard(spec, "LL-000", "--guard")
         tags = Tags(strategy=tuple(s.lower() for s in args.strategy), symbol=tuple(s.upper() for s in args.symbol),
                     order_type=tuple(s.lower() for s in args.order_type),
@@ -162,6 +184,30 @@ def _confirm(args: argparse.Namespace) -> int:
     return _set_status(args, Status.CONFIRMED)
 
 
+def _impact(args: argparse.Namespace) -> int:
+    from stockbot.lessons.impact import account_impact
+    from stockbot.store import StoreError
+
+    lesson = _guarded(lambda: LessonStore(args.account).get(args.id.upper()))
+    if lesson is None:
+        return EXIT_ERROR
+    if lesson.guard is None:
+        print(f"{lesson.id} has no guard: it blocks nothing (it is advice in prompts only)")
+        return 0
+    if args.days < 1:
+        print("stockbot lessons: --days must be at least 1", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        impact = account_impact(args.account, lesson.guard, now=utcnow(), days=args.days,
+                                default_strategy=config.load_settings(args.account).strategy)
+    except StoreError as exc:
+        print(f"stockbot lessons: cannot read the account's records: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{lesson.summary_line()}\nguard {lesson.guard.kind}: {lesson.guard.scope_text()}")
+    print(impact.report(args.limit))
+    return 0
+
+
 def _retire(args: argparse.Namespace) -> int:
     return _set_status(args, Status.RETIRED)
 
@@ -172,6 +218,9 @@ def _set_status(args: argparse.Namespace, status: Status) -> int:
     if lesson is None:
         return EXIT_ERROR
     print(f"{lesson.id} is now {lesson.status.value}: {lesson.title}")
+    if status is Status.CONFIRMED and lesson.guard is not None:
+        print(f"guard {lesson.guard.kind} now enforces ({lesson.guard.scope_text()}); its blast radius: "
+              f"stockbot lessons impact {lesson.id} --days 30")
     _index_note()
     return 0
 

@@ -3,7 +3,8 @@
 Rule-based drafts fill trigger, impact and root cause from the failure context with a template
 per failure kind. Guards on drafts are conservative: a draft only ever carries a guard that
 forbids an order that is unsafe in itself (``require_mleg`` for a multi-leg option order that was
-not atomic, or for an orphan option leg). Broad guards (block a symbol, cap quantity, trading
+not atomic, or for an orphan option leg), or blocks entries in one halted symbol for
+HALT_BLOCK_DAYS days (``block_symbol`` with an ``expires``). Broad guards (block a symbol, cap quantity, trading
 windows) are never drafted automatically; a person adds them with ``stockbot lessons add`` or by
 editing the file, and they take effect once the lesson is confirmed.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -102,6 +104,24 @@ TEMPLATES: dict[str, tuple[str, str, str, Severity, tuple[str, ...]]] = {
         "Write the deterministic client_order_id first; after any ambiguous outcome look the order up, "
         "never resend.",
         Severity.CRITICAL, ("execution", "broker")),
+    "pdt_lockout": (
+        "Pattern day trader protection refused an order ({reason})",
+        "The broker flags the account as a pattern day trader (403, code 40310100) while equity is "
+        "below $25,000: every day trade is refused.",
+        "Do not enter while the broker reports pattern_day_trader with equity under $25k (the risk gate's "
+        "pattern_day_trader rule); count day trades before any same-day exit.",
+        Severity.HIGH, ("broker", "risk")),
+    "market_closed": (
+        "Order refused: the market is closed ({reason})",
+        "An order was sent outside the session the broker's clock and calendar report.",
+        "Check the broker clock and calendar before deciding; never queue entries for the next open.",
+        Severity.MEDIUM, ("scheduler", "calendar")),
+    "symbol_halted": (
+        "Trading halted in {symbol}: {reason}",
+        "The exchange halted {symbol}; orders in it could not be priced or filled while the halt lasted.",
+        "Block new entries in a halted symbol for a few days (a bounded block_symbol guard the capture "
+        "drafts); confirm or retire the lesson once the cause is known.",
+        Severity.HIGH, ("market_data", "risk")),
     "config_error": (
         "Daemon refused to start: {reason}",
         "An operator input the daemon cannot run with ({reason}): settings, keys or a damaged state file.",
@@ -114,6 +134,8 @@ TEMPLATES: dict[str, tuple[str, str, str, Severity, tuple[str, ...]]] = {
         "Never trade from an unknown state: refuse, alert, and let systemd retry within its start limit.",
         Severity.HIGH, ("daemon", "reconciliation")),
 }
+DRAFT_REVIEW_DAYS = 30  # every drafted guard carries an end or a review date
+HALT_BLOCK_DAYS = 5  # within enforcement.DRAFT_BLOCK_MAX_DAYS, so the draft enforces it
 GENERIC = ("{kind} in {component}: {reason}", "Not yet analysed ({reason}).",
            "Investigate and write the prevention; confirm the lesson once it is understood.",
            Severity.MEDIUM, ())
@@ -137,7 +159,8 @@ def rule_draft(f: Failure) -> Draft:
     guard = None
     fix = ""
     if f.is_multileg_without_mleg or (f.kind == "orphan_position" and _is_option(f)):
-        guard = {"kind": "require_mleg"}
+        guard = {"kind": "require_mleg", "orders": ["option"],
+                 "review_by": (f.ts.date() + timedelta(days=DRAFT_REVIEW_DAYS)).isoformat()}
         if f.is_multileg_without_mleg:
             title = "Multi-leg option order sent without order_class=mleg ({reason})"
             root = ("A multi-leg option order was sent as separate or simple orders instead of one atomic mleg "
@@ -145,6 +168,11 @@ def rule_draft(f: Failure) -> Draft:
             severity = Severity.CRITICAL
         fix = "Pre-trade guard require_mleg refuses multi-leg option orders that are not order_class=mleg."
         prevention = "Send every multi-leg option order as one atomic order_class=mleg order. " + prevention
+    elif f.kind == "symbol_halted" and f.symbol:
+        # One symbol, for a bounded time: the only blocking guard a captured draft enforces unconfirmed.
+        until = f.ts.date() + timedelta(days=HALT_BLOCK_DAYS)
+        guard = {"kind": "block_symbol", "symbol": f.symbol.upper(), "orders": ["entry"], "expires": until.isoformat()}
+        fix = f"Draft guard block_symbol {f.symbol.upper()} until {until.isoformat()} (entries only)."
     details_text = ", ".join(f"{k}={v}" for k, v in sorted(d.items()) if k not in ("traceback",))[:600]
     trigger = f"{f.summary.strip()}" + (f" (details: {details_text})" if details_text else "")
     impact = f.impact.strip() or _default_impact(f)

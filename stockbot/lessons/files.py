@@ -17,6 +17,7 @@ from pathlib import Path
 from stockbot import config
 from stockbot.fsutil import atomic_write_text
 from stockbot.lessons.errors import LessonError
+from stockbot.lessons.lint import check_lesson
 from stockbot.lessons.model import (Lesson, Status, format_id, lesson_number, parse_lesson,
                                     render_lesson)
 
@@ -61,7 +62,8 @@ class LessonStore:
     # ------------------------------------------------------------------ reading
 
     def load(self) -> LoadResult:
-        """Load every lesson. A corrupt file becomes an error line; the rest still load."""
+        """Load every lesson. A corrupt file, or one lesson lint refuses, becomes an error line
+        (naming the file and the reason); the rest still load."""
         lessons: dict[str, Lesson] = {}
         errors: list[str] = []
         for directory, scope in ((self.shared_dir, SHARED_SCOPE), (self.account_dir, self.scope)):
@@ -70,6 +72,7 @@ class LessonStore:
                     continue
                 try:
                     lesson = parse_lesson(path.read_text(encoding="utf-8"), path, scope=scope)
+                    check_lesson(lesson, str(path))
                 except LessonError as exc:
                     errors.append(str(exc))
                     continue
@@ -132,7 +135,7 @@ class LessonStore:
                               "at run time (edit the committed file instead)")
         path = self.account_dir / f"{lesson.id}.md"
         text = render_lesson(lesson)
-        parse_lesson(text, path)  # never write a file we could not read back
+        check_lesson(parse_lesson(text, path), str(path))  # never write a file we could not load back
         atomic_write_text(path, text)
         return replace(lesson, scope=self.scope, path=path)
 

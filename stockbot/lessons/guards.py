@@ -20,18 +20,26 @@ no_entry_window             start, end ("HH:MM"), tz, days (optional)   entries 
 max_quote_age               seconds (> 0)                               entries        no
 ==========================  ==========================================  =============  =========
 
+Every kind also takes a scope and an end (all optional):
+
+* ``symbols: [SPY, QQQ]`` - only orders touching these symbols (or option legs on them);
+* ``orders: [mleg, option, entry, ...]`` - only orders of these kinds (ORDER_KINDS; any one matches);
+* ``expires: YYYY-MM-DD`` - the guard stops enforcing after that day (and says so);
+* ``review_by: YYYY-MM-DD`` - the guard keeps enforcing, but is reported as due for review.
+
 Guards that only constrain entries never block an order that reduces risk (a close, an orphan
 flatten). "Draft-safe" guards only forbid orders that are unsafe in themselves, so a lesson that
-is still a draft already enforces them; the others take effect once a person confirms the lesson
-(see ``LessonService.guards``). Unknown kinds and bad parameters raise LessonError when the lesson
-is loaded, naming the file.
+is still a draft already enforces them, and so does a ``block_symbol`` that expires within
+DRAFT_BLOCK_MAX_DAYS of the lesson's date (one symbol, for a bounded time); the others are only
+*proposed* until a person confirms the lesson (see ``enforcement.py``). Unknown kinds and bad
+parameters raise LessonError when the lesson is loaded, naming the file.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,6 +55,23 @@ _CLOSING_PURPOSES = ("close", "exit", "flatten", "orphan", "liquidat", "stop_los
 _SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9./-]{0,20}$")
 _OCC_ROOT_RE = re.compile(r"^([A-Z][A-Z0-9]{0,5})\d{6}[CP]\d{8}$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# What ``orders:`` may name. An intent has several kinds at once (e.g. mleg + option + limit + entry).
+ORDER_KINDS = ("mleg", "simple", "option", "equity", "limit", "market", "entry", "close")
+SCOPE_KEYS = ("strategy", "symbols", "orders", "expires", "review_by")
+# A draft's block_symbol enforces before confirmation only when it ends this soon (days after the
+# lesson's date): a captured lesson may stop one symbol for a week, never trading at large.
+DRAFT_BLOCK_MAX_DAYS = 7
+
+
+def order_kinds(intent: OrderIntent) -> set[str]:
+    """The ORDER_KINDS an intent belongs to."""
+    kinds = {intent.order_class.value, "close" if is_closing(intent) else "entry"}
+    is_option = intent.asset_class is AssetClass.OPTION or intent.option_leg_count > 0
+    kinds.add("option" if is_option else "equity")
+    order_type = (intent.order_type or "").lower()
+    if order_type in ("limit", "market"):
+        kinds.add(order_type)
+    return kinds
 
 
 def is_closing(intent: OrderIntent) -> bool:
@@ -78,6 +103,10 @@ class Guard:
     lesson_id: str
     spec: Mapping[str, Any] = field(compare=False)
     strategy: str | None = None
+    symbols: tuple[str, ...] = ()
+    orders: tuple[str, ...] = ()
+    expires: date | None = None
+    review_by: date | None = None
 
     kind: ClassVar[str] = ""
     draft_safe: ClassVar[bool] = False
@@ -86,12 +115,50 @@ class Guard:
 
     def check(self, intent: OrderIntent, ctx: TradeContext) -> str | None:
         """None if ``intent`` is allowed in ``ctx``; otherwise the denial reason (cites the lesson)."""
-        if self.strategy and ctx.strategy != self.strategy:
+        if not self.applies(intent, ctx):
             return None
         if self.entries_only and is_closing(intent):
             return None
         why = self._deny(intent, ctx)
         return f"{self.lesson_id} ({self.kind}): {why}" if why else None
+
+    def applies(self, intent: OrderIntent, ctx: TradeContext) -> bool:
+        """Inside the guard's scope (strategy, symbols, order kinds) and not expired at ``ctx.now``."""
+        if self.is_expired(ctx.now):
+            return False
+        if self.strategy and ctx.strategy != self.strategy:
+            return False
+        if self.symbols:
+            touched = order_symbols(intent) | ({ctx.symbol.upper()} if ctx.symbol else set())
+            if not touched & set(self.symbols):
+                return False
+        if self.orders and not order_kinds(intent) & set(self.orders):
+            return False
+        return True
+
+    def is_expired(self, now: datetime | date) -> bool:
+        """True after the ``expires`` day (New York date, the trading day the operator means)."""
+        if self.expires is None:
+            return False
+        return _ny_date(now) > self.expires
+
+    def review_due(self, now: datetime | date) -> bool:
+        return self.review_by is not None and _ny_date(now) > self.review_by
+
+    @property
+    def blocking(self) -> bool:
+        """False for guards that only require a safe form of an order (draft-safe kinds)."""
+        return not self.draft_safe
+
+    def scope_text(self) -> str:
+        """Human summary of what the guard applies to and until when (for list/show/status)."""
+        parts = [f"strategy={self.strategy or 'any'}", f"symbols={','.join(self.symbols) or 'any'}",
+                 f"orders={','.join(self.orders) or 'any'}"]
+        if self.expires:
+            parts.append(f"expires={self.expires.isoformat()}")
+        if self.review_by:
+            parts.append(f"review_by={self.review_by.isoformat()}")
+        return " ".join(parts)
 
     def _deny(self, intent: OrderIntent, ctx: TradeContext) -> str | None:  # pragma: no cover
         raise NotImplementedError
@@ -297,7 +364,7 @@ def parse_guard(spec: Any, lesson_id: str, source: str = "<guard>") -> Guard:
     cls = GUARD_KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise LessonError(f"{source}: unknown guard kind {kind!r} (known: {', '.join(sorted(GUARD_KINDS))})")
-    allowed = {"kind", "strategy", *cls.params}
+    allowed = {"kind", *SCOPE_KEYS, *cls.params}
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise LessonError(f"{source}: guard {kind} does not take {', '.join(map(str, unknown))} "
@@ -307,13 +374,60 @@ def parse_guard(spec: Any, lesson_id: str, source: str = "<guard>") -> Guard:
         raise LessonError(f"{source}: guard {kind}: strategy must be condor, equity or index, got {strategy!r}")
     try:
         params = cls._parse(spec)
+        scope = _parse_scope(spec)
     except ValueError as exc:
         raise LessonError(f"{source}: guard {kind}: {exc}") from None
     spec = dict(spec)
     for key, value in params.items():  # write times back as "HH:MM" (YAML may have read 15:30 as 930)
         if isinstance(value, time) and key in spec:
             spec[key] = value.strftime("%H:%M")
-    return cls(lesson_id=lesson_id, spec=spec, strategy=strategy, **params)
+    for key in ("expires", "review_by"):  # dates back as ISO text, so the spec hashes as JSON
+        if scope[key] is not None:
+            spec[key] = scope[key].isoformat()
+    for key in ("symbols", "orders"):
+        if key in spec:
+            spec[key] = list(scope[key])
+    return cls(lesson_id=lesson_id, spec=spec, strategy=strategy, **scope, **params)
+
+
+def _parse_scope(spec: Mapping[str, Any]) -> dict[str, Any]:
+    symbols = spec.get("symbols") or []
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    if not isinstance(symbols, list):
+        raise ValueError(f"symbols must be a list of tickers, got {symbols!r}")
+    orders = spec.get("orders") or []
+    if isinstance(orders, str):
+        orders = [orders]
+    if not isinstance(orders, list):
+        raise ValueError(f"orders must be a list of order kinds, got {orders!r}")
+    orders = [str(o).strip().lower() for o in orders]
+    bad = [o for o in orders if o not in ORDER_KINDS]
+    if bad:
+        raise ValueError(f"orders must be among {', '.join(ORDER_KINDS)}, got {bad}")
+    out = {"symbols": tuple(_symbol(s) for s in symbols), "orders": tuple(orders)}
+    for key in ("expires", "review_by"):
+        out[key] = _date(spec.get(key), key) if spec.get(key) is not None else None
+    return out
+
+
+def _date(value: Any, name: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be a date YYYY-MM-DD, got {value!r}")
+
+
+def _ny_date(now: datetime | date) -> date:
+    if isinstance(now, datetime):
+        return now.astimezone(ZoneInfo("America/New_York")).date() if now.tzinfo else now.date()
+    return now
 
 
 def _symbol(value: Any) -> str:

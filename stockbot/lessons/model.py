@@ -27,9 +27,14 @@ LESSON_ID_RE = re.compile(r"^LL-(\d{3,6})$")
 TAG_KEYS = ("strategy", "symbol", "order_type", "component")
 FRONT_KEYS = {"id", "title", "date", "severity", "status", "tags", "guard", "occurrences",
               "fingerprints", "source"}
-SECTIONS = (("trigger", "Trigger"), ("impact", "Impact"), ("root_cause", "Root cause"),
+SECTIONS = (("trigger", "Trigger"), ("symptoms", "Symptoms"), ("impact", "Impact"), ("root_cause", "Root cause"),
             ("fix_applied", "Fix applied"), ("prevention", "Prevention"))
+# Optional sections: not written when empty (a lesson without symptoms renders as before).
+OPTIONAL_SECTIONS = {"symptoms"}
 _SECTION_BY_HEADING = {h.lower(): name for name, h in SECTIONS}
+# How the index turns a lesson into a vector; part of the content hash, so changing the method
+# shows as drift and the index re-embeds every lesson.
+VECTOR_METHOD = "whole+fields-mean/v1"
 MAX_EVIDENCE = 50  # keep the newest references; the count keeps growing
 
 
@@ -91,6 +96,7 @@ class Lesson:
     title: str
     date: date
     trigger: str
+    symptoms: str = ""  # how the failure looks to an operator (messages, what one sees): for retrieval
     impact: str = ""
     root_cause: str = ""
     fix_applied: str = ""
@@ -122,12 +128,18 @@ class Lesson:
             parts.append(self.tags.text())
         return "\n".join(parts)
 
+    def embedding_fields(self) -> list[str]:
+        """The fields embedded one by one next to the whole text (see ``index.lesson_vectors``)."""
+        return [self.title, self.trigger, self.symptoms, self.impact, self.root_cause, self.fix_applied,
+                self.prevention]
+
     def content_hash(self) -> str:
         """Hash of exactly what the index holds (text, status, tags, guard...); evidence and
         occurrence counts are not indexed, so updating them is not drift."""
         blob = json.dumps({
             "text": self.embedding_text(), "status": self.status.value, "severity": self.severity.value,
             "tags": self.tags.as_dict(), "guard": self.guard.spec if self.guard else None,
+            "vector": VECTOR_METHOD, "fields": self.embedding_fields(),
         }, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -355,6 +367,8 @@ def render_lesson(lesson: Lesson) -> str:
     yml = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None)
     out = ["---", yml.rstrip("\n"), "---", "", f"# {lesson.id}: {lesson.title}", ""]
     for name, heading in SECTIONS:
+        if name in OPTIONAL_SECTIONS and not getattr(lesson, name).strip():
+            continue
         out += [f"## {heading}", getattr(lesson, name).strip(), ""]
     for heading, text in lesson.extra_sections:
         out += [f"## {heading}", text.strip(), ""]

@@ -4,9 +4,10 @@
 * ``for_context(ctx)`` builds a query from the trade context, returns the top k applicable
   lessons with scores; the engine injects them into the agents' prompts and records
   ``[r.as_record() for r in ...]`` with the decision.
-* ``guards()`` returns the guards the risk gate must enforce. Which statuses enforce:
-  confirmed lessons -> every guard; draft lessons -> only "draft-safe" guards (those that only
-  forbid orders that are unsafe in themselves, such as ``require_mleg``); retired -> none.
+* ``guards(now)`` returns the guards the risk gate must enforce. Which enforce is decided in
+  ``enforcement.py``: confirmed lessons -> every unexpired guard; draft lessons -> only guards
+  that require a safe order form (``require_mleg``) or block one symbol for a bounded time;
+  retired or expired -> none.
   Guards come from the files, never from the index, so a broken index cannot disable a guard.
 
 Lessons added by ``stockbot lessons add|confirm|retire`` (another process) or by capture are
@@ -16,6 +17,7 @@ picked up at the next call: the service notices the file change and re-syncs the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Sequence
 
 import structlog
@@ -23,6 +25,7 @@ import structlog
 from stockbot.config import LessonSettings
 from stockbot.domain import TradeContext
 from stockbot.lessons.embedder import Embedder, get_embedder
+from stockbot.lessons.enforcement import enforced_guards, guard_state
 from stockbot.lessons.errors import LessonError
 from stockbot.lessons.files import LessonStore, LoadResult
 from stockbot.lessons.guards import Guard
@@ -115,6 +118,7 @@ class LessonService:
         self._loaded: LoadResult | None = None
         self._signature: tuple | None = None  # files as last loaded
         self._synced: tuple | None = None  # files as last synced into the index
+        self._expired_logged: set[str] = set()
 
     @classmethod
     def open(cls, account: str | None, settings: LessonSettings | None = None,
@@ -198,21 +202,16 @@ class LessonService:
 
     # ------------------------------------------------------------------ guards
 
-    def guards(self) -> list[Guard]:
-        """Guards to enforce before every order: confirmed lessons' guards, plus draft lessons'
-        draft-safe guards. Read from the files (refreshed if they changed)."""
+    def guards(self, now: datetime | None = None) -> list[Guard]:
+        """Guards to enforce before every order (see ``enforcement``), read from the files
+        (refreshed if they changed). With ``now``, expired guards are left out and logged once;
+        without it they are still handed out, and their own check ignores them after expiry."""
         if self._loaded is None or self.store.signature() != self._signature:
             self._reload()
-        return enforced_guards(self.loaded.lessons)
-
-
-def enforced_guards(lessons: Sequence[Lesson]) -> list[Guard]:
-    """The guards that ``lessons`` enforce, by status (see the module docstring)."""
-    out: list[Guard] = []
-    for lesson in lessons:
-        g = lesson.guard
-        if g is None or lesson.status is Status.RETIRED:
-            continue
-        if lesson.status is Status.CONFIRMED or g.draft_safe:
-            out.append(g)
-    return out
+        if now is not None:
+            for lesson in self.loaded.lessons:
+                st = guard_state(lesson, now)
+                if st.state == "expired" and lesson.id not in self._expired_logged:
+                    self._expired_logged.add(lesson.id)
+                    log.warning("lesson_guard_expired", lesson_id=lesson.id, kind=lesson.guard.kind, note=st.note)
+        return enforced_guards(self.loaded.lessons, now)

@@ -11,7 +11,7 @@ Cancels are not orders and never come through here.
 
 Rules (``Denied.rule``), in the order they are checked:
   qty, mleg_required (LL-221), mleg_shape, intent_mismatch, condor_structure, options_strategy,
-  stop_flag, trading_state, daily_loss_limit, weekly_loss_limit, equity_floor, validation_gate,
+  stop_flag, pattern_day_trader (LL-178), trading_state, daily_loss_limit, weekly_loss_limit, equity_floor, validation_gate,
   trading_hours, fire_counter_hour, fire_counter_day, max_open_positions, max_risk_per_trade,
   quote_freshness, lesson:<LL-id>.
 """
@@ -78,8 +78,10 @@ class RiskContext:
     is_closing: bool = False
     risk_of_this_order: Decimal | None = None
     quote_age_s: float | None = None
+    pattern_day_trader: bool = False  # the broker flags the account (AccountSnapshot.pattern_day_trader)
 
 
+PDT_MIN_EQUITY = Decimal(25000)  # FINRA's pattern day trader equity minimum
 _OPENING = {PositionIntent.BUY_TO_OPEN, PositionIntent.SELL_TO_OPEN}
 _CLOSING = {PositionIntent.BUY_TO_CLOSE, PositionIntent.SELL_TO_CLOSE}
 
@@ -94,7 +96,7 @@ class RiskGate:
         self.guards = tuple(guards)
         self._structural: tuple[Rule, ...] = (lambda i, _ctx: order_shape_denial(i), self._intent_mismatch,
                                               self._condor_structure, self._options_strategy)
-        self._opening: tuple[Rule, ...] = (self._stop_flag, self._trading_state, self._daily_loss,
+        self._opening: tuple[Rule, ...] = (self._stop_flag, self._pattern_day_trader, self._trading_state, self._daily_loss,
                                            self._weekly_loss, self._equity_floor, self._validation)
         self._always: tuple[Rule, ...] = (self._trading_hours, self._fire_hour, self._fire_day)
         self._sizing: tuple[Rule, ...] = (self._max_positions, self._max_risk, self._freshness)
@@ -164,6 +166,14 @@ class RiskGate:
     def _stop_flag(self, i: OrderIntent, ctx: RiskContext) -> Denied | None:
         if ctx.stop_flag:
             return Denied("STOP flag present: only closing orders and cancels", "stop_flag")
+        return None
+
+    def _pattern_day_trader(self, i: OrderIntent, ctx: RiskContext) -> Denied | None:
+        # Alpaca refuses every day trade of a flagged account under $25k (403 / 40310100): an
+        # entry now could not be closed today, and each one sent would only be rejected (LL-178).
+        if ctx.pattern_day_trader and Decimal(ctx.equity) < PDT_MIN_EQUITY:
+            return Denied(f"account flagged pattern day trader with equity {ctx.equity} < {PDT_MIN_EQUITY}: "
+                          "no new entries until the flag clears", "pattern_day_trader")
         return None
 
     def _trading_state(self, i: OrderIntent, ctx: RiskContext) -> Denied | None:

@@ -30,7 +30,7 @@ class Lessons:
             raise RuntimeError("qdrant: collection lessons not found")
         return [Retrieved()]
 
-    def guards(self):
+    def guards(self, now=None):
         if self.broken:
             raise OSError("lessons directory unreadable")
         return self._guards

@@ -204,9 +204,22 @@ def test_optional_llm_drafter_failure_keeps_rule_based_text(seeds):
     assert res.action == "created" and "Not yet analysed" in x.root_cause
 
 
+def test_llm_text_that_lint_refuses_is_not_used(seeds):
+    from dataclasses import replace
+
+    class BracketAdvisor:  # the LLM step's seam: answers advice the broker cannot carry out
+        def refine(self, draft, failure):
+            return replace(draft, prevention="Protect each iron condor with a bracket order on its legs.")
+
+    res = capture(drafter=BracketAdvisor()).capture(rejected())
+    x = LessonStore("acct1").get(res.lesson_id)
+    assert res.action == "created" and "bracket" not in x.prevention.lower()
+
+
 @pytest.mark.parametrize("kind", ["order_rejected", "broker_error", "orphan_position", "reconcile_mismatch",
                                   "stream_406", "stale_quotes", "agent_timeout", "agent_invalid_output",
-                                  "job_exception", "out_of_capital", "duplicate_order", "something_new"])
+                                  "job_exception", "out_of_capital", "duplicate_order", "pdt_lockout",
+                                  "market_closed", "something_new"])
 def test_every_failure_kind_drafts_a_valid_lesson(seeds, kind):
     res = capture().capture(Failure(kind=kind, component="engine", summary=f"{kind} happened", details={"n": 1}))
     assert res is not None and res.action == "created"
