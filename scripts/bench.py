@@ -283,6 +283,17 @@ def bench_screening(runs: int) -> dict[str, Any]:
     return json.loads(out.stdout[out.stdout.index("{"):])
 
 
+def bench_local_llm(runs: int) -> dict[str, Any]:
+    """A real local model (extra `llm`): valid-vote share with/without the schema, s/vote, cost/decision."""
+    from stockbot.llm_server import local_model_available
+
+    if not local_model_available():
+        return {"skipped": "extra `llm` not installed"}
+    out = subprocess.run([sys.executable, "-m", "stockbot.consensus.local_bench"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=900, check=True)
+    return json.loads(out.stdout[out.stdout.index("{"):])
+
+
 SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "orders": bench_orders,
     "stream": bench_stream,
@@ -291,6 +302,7 @@ SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "startup": bench_startup,
     "memory": bench_memory,
     "screening": bench_screening,
+    "local_llm": bench_local_llm,
 }
 
 

