@@ -94,8 +94,6 @@ class LocalServer:
 
     @classmethod
     def from_settings(cls, settings: LLMSettings, **kwargs: Any) -> "LocalServer":
-        if not server_installed():
-            raise LocalModelMissing("llama-cpp-python[server] is not installed: pip install -e '.[llm]'")
         return cls(model_path(settings), port=settings.serve_port, **kwargs)
 
     @property
@@ -112,6 +110,8 @@ class LocalServer:
         if _answers(self.api_base):
             self.reused = True
             return self
+        if not server_installed():
+            raise LocalModelMissing("llama-cpp-python[server] is not installed: pip install -e '.[llm]'")
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,

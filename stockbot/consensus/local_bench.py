@@ -1,7 +1,7 @@
 """Benchmark: how often a real local model's answer is a valid vote, with and without the schema.
 
 SmolLM2-135M-Instruct on llama.cpp's server (extra ``llm``), reached through litellm exactly as an
-agent of kind ``local``. Four variants over the same contexts (temperature 0, so one answer per
+agent of kind ``local``. Five variants over the same contexts (temperature 0, so one answer per
 context and variant): the lean prompt with and without the vote's schema, and the full prompt with
 and without it. Per variant: answers that are a JSON object, answers the strict parser accepts
 (a valid vote; out-of-bound numbers are not), seconds per vote, tokens per vote. Also the cost of
@@ -38,7 +38,7 @@ def contexts(n: int) -> list[MarketContext]:
     return out
 
 
-async def _variant(api_base: str, model: str, ctxs: list[MarketContext], *, lean: bool, schema: bool,
+async def _variant(api_base: str, model: str, ctxs: list[MarketContext], *, lean: bool, schema: bool | str,
                    max_tokens: int) -> dict[str, Any]:
     agent = LLMAgent("bench", model, ParamBounds(), api_base=api_base, kind="local", timeout_s=120,
                      max_tokens=max_tokens, use_schema=schema, lean=lean)
@@ -79,15 +79,20 @@ def decision_cost(prompt_tokens: int, completion_tokens: int, n_agents: int = 3)
     return out
 
 
-async def measure_local(api_base: str, model: str = "smollm2-135m", *, n_lean: int = 10, n_full: int = 3,
+VARIANTS = (  # name, lean prompt?, schema (True = discrete enums, "range" = minimum/maximum, False = none)
+    ("lean_schema_enums", True, True), ("lean_schema_ranges", True, "range"), ("lean_no_schema", True, False),
+    ("full_schema_enums", False, True), ("full_no_schema", False, False),
+)
+
+
+async def measure_local(api_base: str, model: str = "smollm2-135m", *, n_lean: int = 6, n_full: int = 3,
                         max_tokens: int = 400) -> dict[str, Any]:
     """Every variant against the server at ``api_base``; the cost table from the full prompt's tokens."""
-    lean_ctx, full_ctx = contexts(n_lean), contexts(n_full)
     out: dict[str, Any] = {}
-    for name, ctxs, lean, schema in (("lean_schema", lean_ctx, True, True), ("lean_no_schema", lean_ctx, True, False),
-                                     ("full_schema", full_ctx, False, True), ("full_no_schema", full_ctx, False, False)):
+    for name, lean, schema in VARIANTS:
+        ctxs = contexts(n_lean if lean else n_full)
         out[name] = await _variant(api_base, model, ctxs, lean=lean, schema=schema, max_tokens=max_tokens)
-    full = out["full_schema"]
+    full = out["full_schema_enums"]
     out["cost_per_decision_3_agents_usd"] = {"openai/smollm2-135m (local)": 0.0,
                                              **decision_cost(full["median_prompt_tokens"],
                                                              full["median_completion_tokens"])}
