@@ -20,7 +20,7 @@ from stockbot.consensus.llm import LLMAgent, load_litellm
 from stockbot.consensus.schema import ParamBounds
 
 # Priced models a user might put in AGENTS, for the cost-per-decision table (litellm price map).
-PRICED = ("openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-3-5-haiku-20241022", "gemini/gemini-1.5-flash")
+PRICED = ("openai/gpt-4o-mini", "openai/gpt-4o", "anthropic/claude-haiku-4-5", "gemini/gemini-2.5-flash")
 
 
 def contexts(n: int) -> list[MarketContext]:
