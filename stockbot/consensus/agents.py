@@ -72,7 +72,8 @@ def build_agents(settings: AgentSettings, *, bounds: ParamBounds | None = None,
 
     ``kind="rule"`` specs name a rule in ``model`` (iv_rank, trend, range); ``kind="llm"`` specs go
     through litellm; ``kind="local"`` specs reach a llama.cpp server (``api_base`` or else
-    ``local_api_base``) through litellm. ``budget`` (an ``LLMBudget``) is shared by every LLM agent. ``secrets`` (e.g. ``Settings.secrets()``) are redacted from every prompt.
+    ``local_api_base``) through litellm. ``budget`` (an ``LLMBudget``) is shared by every LLM agent.
+    ``secrets`` (e.g. ``Settings.secrets()``) are redacted from every prompt.
     """
     check_agent_count(len(settings.agents), settings.allow_fewer_than_three)
     bounds = bounds or ParamBounds()

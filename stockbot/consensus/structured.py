@@ -28,17 +28,18 @@ SCHEMA_RATIONALE_CHARS = 120
 
 
 def _grid(lo: float, hi: float, n: int, digits: int) -> list[float]:
-    if hi <= lo:
-        return [round(lo, digits)]
-    return sorted({round(lo + (hi - lo) * i / (n - 1), digits) for i in range(n)})
+    """``n`` evenly spaced values in [lo, hi], rounded, and only those the rounding left inside."""
+    raw = [lo] if hi <= lo else [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+    inside = sorted({v for v in (round(x, digits) for x in raw) if lo <= v <= hi})
+    return inside or [lo]
 
 
 def condor_choices(bounds: ParamBounds) -> dict[str, list]:
     """A few allowed values per condor number, all inside ``bounds`` (for grammar-enforced enums)."""
-    dte = sorted({int(round(x)) for x in _grid(bounds.dte[0], bounds.dte[1], 5, 0)})
+    widths = _grid(bounds.width[0], bounds.width[1], 5, 0)
     return {"short_delta": _grid(bounds.delta[0], bounds.delta[1], 6, 2),
-            "wing_width": [int(x) if float(x).is_integer() else x for x in _grid(bounds.width[0], bounds.width[1], 5, 0)],
-            "dte": dte}
+            "wing_width": [int(w) if float(w).is_integer() else w for w in widths],
+            "dte": [int(d) for d in _grid(bounds.dte[0], bounds.dte[1], 5, 0)]}
 
 
 def vote_schema(strategy: str, bounds: ParamBounds, *, discrete: bool = False) -> dict[str, Any]:
@@ -76,7 +77,8 @@ def vote_schema(strategy: str, bounds: ParamBounds, *, discrete: bool = False) -
             "properties": {
                 "symbol": {"type": "string", "pattern": "^[A-Z][A-Z0-9.]{0,9}$"},
                 "side": {"type": "string", "enum": ["long", "short"]},
-                "weight": {"type": "number", "minimum": 0, "maximum": 1},
+                "weight": ({"enum": [0.1, 0.2, 0.3, 0.5]} if discrete
+                           else {"type": "number", "minimum": 0, "maximum": 1}),
             },
             "required": ["symbol", "side", "weight"],
             "additionalProperties": False,

@@ -22,10 +22,13 @@ def test_a_valid_condor_vote_matches_the_schema_and_the_parser():
     assert parse_answer(json.dumps(vote), strategy="condor", bounds=BOUNDS).error is None
 
 
+OK_CONDOR = {"short_delta": 0.1, "wing_width": 5, "dte": 30}
+
+
 @pytest.mark.parametrize("bad", [
-    {"action": "BUY", "confidence": 0.5, "rationale": "x", "condor": {"short_delta": 0.1, "wing_width": 5, "dte": 30}},
-    {"action": "ENTER", "confidence": 1.5, "rationale": "x", "condor": {"short_delta": 0.1, "wing_width": 5, "dte": 30}},
-    {"action": "ENTER", "confidence": 0.5, "rationale": "x", "condor": {"short_delta": 0.45, "wing_width": 5, "dte": 30}},
+    {"action": "BUY", "confidence": 0.5, "rationale": "x", "condor": OK_CONDOR},
+    {"action": "ENTER", "confidence": 1.5, "rationale": "x", "condor": OK_CONDOR},
+    {"action": "ENTER", "confidence": 0.5, "rationale": "x", "condor": {**OK_CONDOR, "short_delta": 0.45}},
     {"action": "ENTER", "confidence": 0.5, "rationale": "x"},
     {"action": "HOLD", "confidence": 0.5, "rationale": "x", "condor": {"short_delta": 0.1, "wing_width": 5,
                                                                        "dte": 30}, "extra": 1},
@@ -52,6 +55,22 @@ def test_discrete_schema_allows_only_in_bound_numbers():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"action": "ENTER", "confidence": 0.5, "rationale": "r",
                              "condor": {"short_delta": 0.17, "wing_width": 5, "dte": 14}}, schema)
+
+
+@pytest.mark.parametrize("width, dte, delta", [((1.0, 20.0), (7, 60), (0.05, 0.30)), ((1.5, 7.5), (10, 11), (0.1, 0.305)),
+                                               ((5.0, 5.0), (30, 30), (0.16, 0.16))])
+def test_every_enum_value_lies_inside_the_bounds(width, dte, delta):
+    from stockbot.consensus.structured import condor_choices
+
+    c = condor_choices(ParamBounds(delta=delta, width=width, dte=dte))
+    for key, (lo, hi) in (("short_delta", delta), ("wing_width", width), ("dte", dte)):
+        assert c[key] and all(lo <= v <= hi for v in c[key]), (key, c[key])
+
+
+def test_discrete_equity_weights_are_in_bounds():
+    schema = vote_schema("equity", ParamBounds(max_slate=2), discrete=True)
+    weights = schema["properties"]["equity"]["properties"]["slate"]["items"]["properties"]["weight"]["enum"]
+    assert weights and all(0 < w <= 1 for w in weights)
 
 
 def test_equity_schema_caps_the_slate_at_the_bound():

@@ -13,7 +13,8 @@ import socket
 import pytest
 from pydantic import SecretStr
 
-from stockbot.config import AgentSettings, AgentSpec, AlpacaSettings, CondorSettings, LLMSettings, RiskSettings, Settings
+from stockbot.config import (AgentSettings, AgentSpec, AlpacaSettings, CondorSettings, LLMSettings, RiskSettings,
+                             Settings)
 from stockbot.consensus.schema import ParamBounds, parse_answer
 from stockbot.llm_server import LocalServer, local_model_available
 from stockbot.store_llm import calls
