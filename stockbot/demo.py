@@ -4,7 +4,8 @@ Starts ``stockbot sim`` in-process (its own thread: always open, mid-priced mleg
 clock from a Wednesday morning), writes a throw-away ``.env.demo`` (mode 0600) and memory root
 (with the committed seed lessons), and runs the real daemon for account ``demo`` with demo-speed
 jobs: a decision every 20 s, management every 10 s. Scripted LLM agents answer through litellm
-from the sim's OpenAI-compatible endpoint, next to a rule agent. Midway a naked short put is
+from the sim's OpenAI-compatible endpoint, next to a rule agent; with the extra ``llm`` installed a
+real local model (SmolLM2-135M on llama.cpp, started by the daemon) votes beside them. Midway a naked short put is
 planted at the broker (the LL-221 failure); reconciliation closes it with ``close_position()``
 and the failure is captured as a lesson. ``--second-account`` runs account ``demo2`` as its own
 ``stockbot run`` process beside it, to show that accounts share nothing.

@@ -89,7 +89,8 @@ class LLMAgent:
     """An agent that votes through ``litellm.acompletion`` (any provider litellm speaks).
 
     ``kind="local"`` is a llama.cpp server on loopback: the vote's schema goes inside
-    ``json_object`` (enforced by a grammar) and the prompt is the lean one. Every call, usable or
+    ``json_object`` (enforced by a grammar; numbers as enums, since the grammar ignores ranges) and
+    the prompt is the lean one. Every call, usable or
     not, comes back as an ``LLMCall`` on the ballot (raw text, tokens, cost, latency) so the runner
     can store it; with a ``budget`` a spent day is a HOLD without any call.
 
@@ -100,7 +101,7 @@ class LLMAgent:
     def __init__(self, name: str, model: str, bounds: ParamBounds, *, api_base: str | None = None,
                  api_key: str | None = None, timeout_s: float = 20.0, temperature: float = 0.0,
                  max_tokens: int = 400, secrets: Iterable[str] = (), kind: str = "llm", budget: Any = None,
-                 use_schema: bool = True, lean: bool | None = None):
+                 use_schema: bool | str = True, lean: bool | None = None):
         self.name = name
         self.kind = kind
         self.model = local_model_name(model) if kind == "local" else model
