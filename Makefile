@@ -19,10 +19,14 @@ install: $(STAMP)
 $(PY):
 	python3 -m venv $(VENV)
 
+# llama-cpp-python (extra `llm`) compiles from source: build it portably (no -march=native) so a
+# wheel cached by pip on one x86_64 host runs on any CI host, and skip its examples and tests.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF
+
 # torch first and pinned: 2.13.0 resolves to the local CPU wheel; an unpinned torch pulls CUDA.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,llm]'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -289,6 +289,16 @@ def bench_requests(runs: int) -> dict[str, Any]:
 
     return measure_requests()
 
+def bench_local_llm(runs: int) -> dict[str, Any]:
+    """A real local model (extra `llm`): valid-vote share with/without the schema, s/vote, cost/decision."""
+    from stockbot.llm_server import local_model_available
+
+    if not local_model_available():
+        return {"skipped": "extra `llm` not installed"}
+    out = subprocess.run([sys.executable, "-m", "stockbot.consensus.local_bench"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=900, check=True)
+    return json.loads(out.stdout[out.stdout.index("{"):])
+
 
 SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "orders": bench_orders,
@@ -299,6 +309,7 @@ SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "memory": bench_memory,
     "screening": bench_screening,
     "requests": bench_requests,
+    "local_llm": bench_local_llm,
 }
 
 

@@ -31,7 +31,8 @@ from stockbot.log import get_logger, redactor
 
 KINDS = ("halt", "floor_breach", "orphan", "out_of_capital", "preflight_failed", "job_crash",
          "startup_refused", "stream_406", "stream_stale", "live_override", "reconcile_failed", "unit_failed",
-         "lessons_invalid", "lessons_unavailable", "keys_rejected")
+         "lessons_invalid", "lessons_unavailable", "keys_rejected", "llm_budget", "llm_serve_failed",
+         "green_but_not_trading")
 LAST_ALERT_FILE = "last_alert.json"  # in the account's directory: the fleet view shows it
 SEND_TIMEOUT_S = 20
 

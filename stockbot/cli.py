@@ -143,9 +143,10 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     from stockbot.dashboard.cli import add_subparser as dashboard
     from stockbot.equities.cli import add_subparser as equities
     from stockbot.lessons.cli import add_subparser as lessons
+    from stockbot.llm_cli import add_subparser as llm
     from stockbot.ops_cli import add_subparser as ops
 
-    return [lessons, equities, dashboard, ops]
+    return [lessons, equities, dashboard, ops, llm]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

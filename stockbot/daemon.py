@@ -90,6 +90,7 @@ class Daemon:
         self.feed: Any = None
         self.stream: StreamMonitor | None = None
         self.hours: MarketHours | None = None
+        self.llm_server: Any = None  # the local llama.cpp server when LLM_SERVE=true
         self.notifier = Notifier()
         self.metrics: Any = None  # stockbot.metrics.MetricsServer while METRICS_PORT is set
 
@@ -155,6 +156,11 @@ class Daemon:
         await self._warn_live_override()
         self._status("loading lessons and checking the index")
         await self._open_lessons()
+        if s.llm.serve:  # before the agents: a local agent's first vote needs the server up
+            from stockbot.llm_server import start_for_daemon
+
+            self._status("starting the local LLM server")
+            self.llm_server = await start_for_daemon(s.llm, self.store, self.notifier)
         self._build_services()
         self._status("reconciling with the broker")
         await self._reconcile_startup()
@@ -224,8 +230,9 @@ class Daemon:
         timing = LadderTiming.from_settings(s.condor)
         if s.strategy == "condor":
             gate = RiskGate(s.risk, self.lessons.guards())
+            consensus = ConsensusRunner.from_settings(s, store=self.store, alerter=self.alerter)
             self.engine = CondorEngine(self.account, s, self.broker, self.store, executor, gate,
-                                       ConsensusRunner.from_settings(s, store=self.store), lessons=self.lessons,
+                                       consensus, lessons=self.lessons,
                                        capture=self._capture, alerter=self.alerter, timing=timing)
         else:  # equity / index: the screener's long/short slate inside the account's universe
             from stockbot.equities.services import EquityJobs, build_engine
@@ -431,6 +438,9 @@ class Daemon:
             return False
 
     async def _close_resources(self) -> None:
+        if self.llm_server is not None:
+            await asyncio.to_thread(self.llm_server.stop)
+            self.llm_server = None
         if self.lessons is not None:
             try:
                 await asyncio.to_thread(self.lessons.close)

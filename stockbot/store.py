@@ -23,8 +23,9 @@ from typing import Any, Iterator
 from stockbot.config import ConfigError, account_paths, accounts_root
 from stockbot.domain import OrderIntent, utcnow
 from stockbot.fsutil import fsync_dir
+from stockbot.store_llm import LLM_CALLS_MIGRATION
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreError(Exception):
@@ -126,6 +127,7 @@ MIGRATIONS: dict[int, str] = {
         cash TEXT NOT NULL
     );
     """,
+    2: LLM_CALLS_MIGRATION,  # every raw LLM answer, for audit, replay and the daily budget
 }
 
 

@@ -35,6 +35,7 @@ class Ballot:
     completion_tokens: int | None = None
     cost_usd: float | None = None
     raw_sha256: str | None = None
+    call: Any = None  # the LLMCall of an LLM agent (raw answer, tokens, cost), stored by the runner
 
     @property
     def action(self) -> str:
@@ -65,11 +66,14 @@ def check_unique_names(agents: Sequence[Any]) -> None:
 
 
 def build_agents(settings: AgentSettings, *, bounds: ParamBounds | None = None,
-                 rule_defaults: RuleDefaults | None = None, secrets: Iterable[str] = ()) -> list[Agent]:
+                 rule_defaults: RuleDefaults | None = None, secrets: Iterable[str] = (),
+                 budget: Any = None, local_api_base: str | None = None) -> list[Agent]:
     """Build the agents listed in ``settings`` (refuses fewer than three unless allowed).
 
     ``kind="rule"`` specs name a rule in ``model`` (iv_rank, trend, range); ``kind="llm"`` specs go
-    through litellm. ``secrets`` (e.g. ``Settings.secrets()``) are redacted from every prompt.
+    through litellm; ``kind="local"`` specs reach a llama.cpp server (``api_base`` or else
+    ``local_api_base``) through litellm. ``budget`` (an ``LLMBudget``) is shared by every LLM agent.
+    ``secrets`` (e.g. ``Settings.secrets()``) are redacted from every prompt.
     """
     check_agent_count(len(settings.agents), settings.allow_fewer_than_three)
     bounds = bounds or ParamBounds()
@@ -85,11 +89,12 @@ def build_agents(settings: AgentSettings, *, bounds: ParamBounds | None = None,
         else:
             from stockbot.consensus.llm import LLMAgent  # litellm only when an LLM is configured
 
+            api_base = spec.api_base or (local_api_base if spec.kind == "local" else None)
             agents.append(LLMAgent(
-                spec.name, spec.model, bounds, api_base=spec.api_base,
+                spec.name, spec.model, bounds, api_base=api_base,
                 api_key=spec.api_key.get_secret_value() if spec.api_key else None,
                 timeout_s=spec.timeout_s, temperature=spec.temperature, max_tokens=spec.max_tokens,
-                secrets=all_secrets,
+                secrets=all_secrets, kind=spec.kind, budget=budget,
             ))
     check_unique_names(agents)
     return agents

@@ -91,11 +91,20 @@ class ConsensusRunner:
         self._secrets = tuple(secrets)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, store: Any = None) -> "ConsensusRunner":
-        """Build agents and runner from one account's settings (bounds from its condor/equity slices)."""
-        bounds = ParamBounds.from_settings(settings.condor, settings.equity)
+    def from_settings(cls, settings: Settings, *, store: Any = None, alerter: Any = None,
+                      bounds: ParamBounds | None = None) -> "ConsensusRunner":
+        """Build agents and runner from one account's settings (bounds from its condor/equity slices).
+
+        LLM agents share one daily budget read from ``store`` (``LLM_DAILY_BUDGET_USD``,
+        ``LLM_DAILY_TOKEN_CAP``); ``alerter`` gets the one ``llm_budget`` alert of a spent day."""
+        from stockbot.consensus.budget import LLMBudget
+        from stockbot.llm_server import local_api_base
+
+        bounds = bounds or ParamBounds.from_settings(settings.condor, settings.equity)
         defaults = RuleDefaults.from_settings(settings.condor, bounds)
-        agents = build_agents(settings.agents, bounds=bounds, rule_defaults=defaults, secrets=settings.secrets())
+        budget = LLMBudget(settings.llm, store, alerter=alerter)
+        agents = build_agents(settings.agents, bounds=bounds, rule_defaults=defaults, secrets=settings.secrets(),
+                              budget=budget, local_api_base=local_api_base(settings.llm))
         a = settings.agents
         return cls(agents, threshold=a.threshold, deadline_s=a.deadline_s, bounds=bounds, store=store,
                    allow_fewer_than_three=a.allow_fewer_than_three, secrets=settings.secrets())
@@ -123,7 +132,7 @@ class ConsensusRunner:
                     return failed(f"error: agent returned {type(vote).__name__}, not a Vote")
                 ballot = Ballot(agent=agent.name, model=agent.model, kind=kind, vote=vote, latency_s=0.0)
         except asyncio.TimeoutError:
-            return failed(f"timeout: no vote within {timeout:g}s")
+            return self._charged(agent, context, failed(f"timeout: no vote within {timeout:g}s"))
         except Exception as exc:  # noqa: BLE001 - a crashing agent is a HOLD, never a crash of the cycle
             first = (str(exc).strip().splitlines() or [""])[0]
             return failed(f"error: {type(exc).__name__}: {first}")
@@ -133,6 +142,21 @@ class ConsensusRunner:
             if problem:
                 return failed(problem)
         return replace(ballot, agent=agent.name, latency_s=time.monotonic() - t0)
+
+    @staticmethod
+    def _charged(agent: Agent, context: MarketContext, ballot: Ballot) -> Ballot:
+        """An LLM agent cut off by the runner still made a call: charge its estimate (budget, audit)."""
+        estimate = getattr(agent, "estimated_call", None)
+        if estimate is None:
+            return ballot
+        try:
+            call = estimate(context, ballot.error or "cut off", ballot.latency_s)
+            if getattr(agent, "budget", None) is not None:
+                agent.budget.charge(call)
+        except Exception:  # noqa: BLE001 - the HOLD stands whatever the estimate does
+            return ballot
+        return replace(ballot, call=call, prompt_tokens=call.prompt_tokens,
+                       completion_tokens=call.completion_tokens, cost_usd=call.cost_usd)
 
     async def _collect(self, context: MarketContext) -> list[Ballot]:
         tasks = [asyncio.create_task(self._one(a, context, self.deadline_s), name=f"vote:{a.name}")
@@ -150,13 +174,18 @@ class ConsensusRunner:
                 ballots.append(task.result())
             else:
                 reason = f"deadline: no vote within the overall deadline of {self.deadline_s:g}s"
-                ballots.append(Ballot(agent=agent.name, model=agent.model, kind=getattr(agent, "kind", "custom"),
-                                      vote=hold_vote(reason), latency_s=self.deadline_s, error=reason))
+                ballots.append(self._charged(agent, context, Ballot(
+                    agent=agent.name, model=agent.model, kind=getattr(agent, "kind", "custom"),
+                    vote=hold_vote(reason), latency_s=self.deadline_s, error=reason)))
         return ballots
 
     def _store_votes(self, decision_id: str, ballots: Sequence[Ballot]) -> None:
+        from stockbot.store_llm import record_call
+
         for b in ballots:
             self.store.record_vote(decision_id, **b.record_kwargs())
+            if b.call is not None:  # the raw answer beside the vote: audit, replay, budget
+                record_call(self.store, b.call, decision_id=decision_id, ts=utcnow())
 
     async def decide(self, context: MarketContext, *, decision_id: str | None = None) -> ConsensusResult:
         """Ask every agent at once, count, aggregate, store every vote; HOLD on any fault."""

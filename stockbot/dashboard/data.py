@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from stockbot.config import (ConfigError, RiskSettings, Settings, ValidationSettings, account_paths,
+from stockbot.config import (ConfigError, LLMSettings, RiskSettings, Settings, ValidationSettings, account_paths,
                              load_settings)
 from stockbot.consensus.aggregate import required_votes
+from stockbot.consensus.budget import budget_status
 from stockbot.dashboard import metrics
 from stockbot.domain import utcnow
 from stockbot.engine.riskctx import closed_trades
@@ -52,11 +53,12 @@ class SettingsView:
     validation: ValidationSettings
     loaded: bool
     blocked_sessions: int = 5  # ALERT_BLOCKED_SESSIONS: the "green but not trading" alarm
+    llm: LLMSettings = LLMSettings()
 
     @classmethod
     def of(cls, s: Settings, loaded: bool = True) -> "SettingsView":
         return cls(s.strategy, s.alpaca.paper, s.agents.threshold, tuple(a.name for a in s.agents.agents),
-                   s.risk, s.validation, loaded, s.alerts.blocked_sessions)
+                   s.risk, s.validation, loaded, s.alerts.blocked_sessions, s.llm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ class Health:
     last_stop: datetime | None
     recent: tuple[Event, ...]
     entries: str = ""  # the "green but not trading" line (stockbot.drought.status_line)
+    llm: dict[str, Any] | None = None  # today's LLM spend vs budget (None: not recorded by this store)
 
 
 @dataclass(frozen=True)
@@ -215,11 +218,19 @@ def _from_store(store: Store, view: SettingsView, stop: dict | None, now: dateti
         last_stop=by_kind["daemon_stop"][-1].ts if by_kind["daemon_stop"] else None,
         recent=tuple(reversed(store.last_events(n_events))),
         entries=drought.status_line(store, view.blocked_sessions),
+        llm=_llm_spend(store, view, now),
     )
     return dict(equity=tuple(curve), figures=figures, realised=realised, closed_count=n_closed,
                 positions=tuple(_position(t) for t in trades if t.get("status") == "open"),
                 decisions=tuple(_decisions(store, view, by_kind["decision_cycle"], n_decisions)),
                 validation=report, validation_verdict=_verdict(report, view), health=health)
+
+
+def _llm_spend(store: Store, view: SettingsView, now: datetime) -> dict[str, Any] | None:
+    try:
+        return budget_status(store, view.llm, now).as_dict()
+    except sqlite3.OperationalError:  # a store older than the llm_calls table, opened read-only
+        return None
 
 
 def _verdict(report: ValidationReport, view: SettingsView) -> str:

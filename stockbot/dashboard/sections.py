@@ -262,6 +262,14 @@ def _health(m: Markup, a: AccountData) -> str:
     items.append(("health.capital", capital))
     if h.entries:  # "green but not trading": entries blocked K sessions in a row, and by which rule
         items.append(("health.entries", m.raw(h.entries, cls="bad" if "ALARM" in h.entries else "muted")))
+    if h.llm is not None:
+        llm = m.label("llm.spend", cls="bad" if h.llm["exhausted"] else "", calls=str(h.llm["calls"]),
+                      spent=f"${h.llm['spent_usd']:.4f}",
+                      budget=f"${h.llm['budget_usd']:g}" if h.llm["budget_usd"] else "-",
+                      tokens=str(h.llm["tokens"]), cap=str(h.llm["token_cap"]) if h.llm["token_cap"] else "-")
+        if h.llm["exhausted"]:
+            llm += " " + m.label("llm.spent", cls="bad")
+        items.append(("health.llm", llm))
     daemon = m.label("daemon.started", ts=when(h.last_start)) if h.last_start else m.label("daemon.never")
     if h.last_stop:
         daemon += " " + m.label("daemon.stopped", ts=when(h.last_stop))

@@ -13,9 +13,7 @@ from datetime import date, datetime
 from typing import Any, Mapping, Sequence
 
 from stockbot.config import Settings
-from stockbot.consensus.agents import build_agents
 from stockbot.consensus.context import AccountConstraints, EquityCandidate, LessonRef, MarketContext, price_action
-from stockbot.consensus.rules import RuleDefaults
 from stockbot.consensus.runner import ConsensusResult, ConsensusRunner
 from stockbot.consensus.schema import ParamBounds
 from stockbot.domain import AccountSnapshot, Position
@@ -57,15 +55,10 @@ def bounds_for(settings: Settings, params: ProfileParams | None = None) -> Param
     return ParamBounds(delta=base.delta, width=base.width, dte=base.dte, max_slate=params.max_slate)
 
 
-def consensus_for(settings: Settings, *, store: Any = None) -> ConsensusRunner:
+def consensus_for(settings: Settings, *, store: Any = None, alerter: Any = None) -> ConsensusRunner:
     """The ConsensusRunner of an equity/index account (``from_settings`` with the profile's slate
     size: a slate of 2K picks must not be refused as too long)."""
-    bounds = bounds_for(settings)
-    defaults = RuleDefaults.from_settings(settings.condor, bounds)
-    agents = build_agents(settings.agents, bounds=bounds, rule_defaults=defaults, secrets=settings.secrets())
-    a = settings.agents
-    return ConsensusRunner(agents, threshold=a.threshold, deadline_s=a.deadline_s, bounds=bounds, store=store,
-                           allow_fewer_than_three=a.allow_fewer_than_three, secrets=settings.secrets())
+    return ConsensusRunner.from_settings(settings, store=store, alerter=alerter, bounds=bounds_for(settings))
 
 
 def equity_context(strategy: str, universe: Universe, screen: ScreenResult, proposed: Sequence[Candidate],

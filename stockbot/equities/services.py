@@ -49,7 +49,7 @@ def build_engine(settings: Settings, store: Store, *, broker: Any = None, lesson
     broker = broker or AlpacaBroker(settings.alpaca)
     executor = OrderExecutor(broker, store)
     return EquityEngine(settings.account, settings, broker, store, executor, RiskGate(settings.risk, guards),
-                        consensus_for(settings, store=store), lessons=lessons, capture=capture, alerter=alerter,
+                        consensus_for(settings, store=store, alerter=alerter), lessons=lessons, capture=capture, alerter=alerter,
                         timing=timing, lock=lock, **engine_kwargs)
 
 

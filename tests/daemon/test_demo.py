@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from stockbot.demo import env_file_text
+from stockbot.llm_server import local_model_available
 from stockbot.store import Store
+from stockbot.store_llm import calls
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,8 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_demo_places_an_mleg_condor_and_learns_from_the_planted_orphan(tmp_path):
     work = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "stockbot.demo", "--seconds", "30", "--workdir", str(work)],
-                          cwd=REPO, capture_output=True, text=True, timeout=240,
+    local = local_model_available()  # extra `llm`: a real local model votes too (each vote takes seconds)
+    seconds = "60" if local else "30"
+    proc = subprocess.run([sys.executable, "-m", "stockbot.demo", "--seconds", seconds, "--workdir", str(work)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
@@ -35,7 +39,12 @@ def test_demo_places_an_mleg_condor_and_learns_from_the_planted_orphan(tmp_path)
         [stop] = store.events(kind="daemon_stop")
         assert stop.payload["orders_in_flight"] == []
         votes = store.votes(store.decisions()[-1]["decision_id"])
-    assert {v["model"] for v in votes} == {"openai/scripted-analyst", "openai/scripted-enter", "rule:iv_rank"}
+        local_calls = calls(store, model="openai/smollm2-135m")
+    expected = {"openai/scripted-analyst", "openai/scripted-enter", "rule:iv_rank"}
+    assert {v["model"] for v in votes} == expected | ({"openai/smollm2-135m"} if local else set())
+    if local:  # the real model answered at least once, through the server the daemon started
+        assert any(c["raw"] and c["completion_tokens"] for c in local_calls)
+        assert "smollm2=a REAL local model" in out and "vote smollm2 (openai/smollm2-135m)" in out
     lesson_id = next(e.payload["lesson_id"] for e in captured if e.payload["kind"] == "orphan_position")
     # the console tells the story: votes, consensus, the mleg order, the fault, the lesson, the stop
     for text in ("vote analyst", "consensus:", "4 legs in ONE order", "FAULT injected", "reconciliation found orphan",

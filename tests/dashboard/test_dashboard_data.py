@@ -230,3 +230,21 @@ def test_validation_verdicts(sample, verdict_case):
     a, _ = collect_account("nasdaq")
     assert a.validation_verdict == verdict_case
     assert not a.validation.passed  # 5 trades, 2 losses: far from the gate
+
+
+def test_llm_spend_vs_budget_is_in_the_health_data_and_on_the_page(tmp_path):
+    from stockbot.dashboard.render import render_page
+    from stockbot.store_llm import LLMCall, record_call
+
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    with Store.for_account("llmacct") as s:
+        for _ in range(3):
+            record_call(s, LLMCall(agent="gpt", model="openai/gpt-4o-mini", prompt_sha256="b" * 64,
+                                   response_format="json_schema", raw="{}", prompt_tokens=1000, completion_tokens=60,
+                                   cost_usd=2.0, estimated=False, latency_s=1.0), decision_id="d", ts=now)
+    data, _ = collect_account("llmacct", now=now)
+    llm = data.health.llm
+    assert llm["calls"] == 3 and llm["spent_usd"] == 6.0 and llm["budget_usd"] == 5.0 and llm["exhausted"]
+    assert llm["tokens"] == 3180 and "LLM_DAILY_BUDGET_USD" in llm["reason"]
+    page = render_page(collect_all(now=now, accounts=["llmacct"]))
+    assert 'data-i18n="health.llm"' in page and "$6.0000 of $5" in page and 'data-i18n="llm.spent"' in page
