@@ -411,7 +411,8 @@ def _parse_scope(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _date(value: Any, name: str) -> date:
+def as_date(value: Any) -> date | None:
+    """A date from YAML (a date, a datetime or 'YYYY-MM-DD'), or None when it is not one."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -420,8 +421,15 @@ def _date(value: Any, name: str) -> date:
         try:
             return date.fromisoformat(value.strip())
         except ValueError:
-            pass
-    raise ValueError(f"{name} must be a date YYYY-MM-DD, got {value!r}")
+            return None
+    return None
+
+
+def _date(value: Any, name: str) -> date:
+    got = as_date(value)
+    if got is None:
+        raise ValueError(f"{name} must be a date YYYY-MM-DD, got {value!r}")
+    return got
 
 
 def _ny_date(now: datetime | date) -> date:

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import yaml
 
 from stockbot.lessons.errors import LessonError
-from stockbot.lessons.guards import Guard, parse_guard
+from stockbot.lessons.guards import Guard, as_date, parse_guard
 
 LESSON_ID_RE = re.compile(r"^LL-(\d{3,6})$")
 TAG_KEYS = ("strategy", "symbol", "order_type", "component")
@@ -276,16 +276,10 @@ def _req_str(front: Mapping[str, Any], key: str, src: str) -> str:
 
 
 def _as_date(value: Any, src: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise LessonError(f"{src}: 'date' must be YYYY-MM-DD, got {value!r}")
+    got = as_date(value)
+    if got is None:
+        raise LessonError(f"{src}: 'date' must be YYYY-MM-DD, got {value!r}")
+    return got
 
 
 def _enum(cls: type[enum.Enum], value: Any, key: str, src: str) -> Any:
