@@ -27,8 +27,8 @@ import structlog
 
 from stockbot import log as slog
 from stockbot.config import ConfigError, Settings, load_settings, require_broker_keys
-from stockbot.daemon_jobs import (NY, Jobs, LoopWatch, MarketHours, StreamMonitor, Timings, build_scheduler,
-                                  check_crons)
+from stockbot.daemon_jobs import NY, Jobs, Timings, build_scheduler, check_crons
+from stockbot.daemon_watch import LoopWatch, MarketHours, StreamMonitor
 from stockbot.domain import utcnow
 from stockbot.engine.base import Notifier, orders_in_flight
 from stockbot.flags import read_stop

@@ -16,7 +16,7 @@ from stockbot.consensus.context import MarketContext, StrikeCandidate
 from stockbot.consensus.llm import LLMAgent
 from stockbot.consensus.runner import ConsensusRunner
 from stockbot.consensus.schema import ParamBounds
-from stockbot.daemon_jobs import MarketHours
+from stockbot.daemon_watch import MarketHours
 from stockbot.domain import Action, AssetClass, OrderIntent, PositionIntent, Side, TradeContext, utcnow
 from stockbot.engine.base import orders_in_flight
 from stockbot.engine.reconciler import ReconcileError, Reconciler
