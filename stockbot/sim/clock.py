@@ -1,15 +1,26 @@
 """The exchange clock of the local exchange: NYSE sessions, holidays, early closes, time jumps.
 
-Regular session 09:30-16:00 America/New_York on weekdays minus NYSE holidays (13:00 close on the
-usual early-close days). Holidays are computed by rule for any year, so the calendar never runs
-out. ``always_open`` makes :meth:`SimClock.is_open` true at any hour (demos); the calendar itself
-and the market's price path are unaffected by it. ``jump`` moves the clock (the clock-jump fault).
+Sessions come from ``exchange_calendars`` (the XNYS calendar), which is the reference for NYSE
+holidays, early closes and unscheduled closures (9/11, Hurricane Sandy, national days of
+mourning). It replaced hand-written rules: the sessions agree 2000-2040, the early closes differ
+on 2002-07-03/05 and 2003-12-26, where exchange_calendars follows the historical record.
+
+The calendar is built once per process for ``CALENDAR_START``..``CALENDAR_END`` (wide enough for
+the 1999-2018 market replay and twenty years ahead) and turned into plain ``date`` sets and
+dicts, so the many clock queries of the sim never touch pandas. A date outside those bounds
+raises :class:`OutsideCalendar` (a ValueError) instead of guessing. The build costs are in
+BENCHMARKS.md.
+
+Regular session 09:30-16:00 America/New_York (13:00 on early-close days). ``always_open`` makes
+:meth:`SimClock.is_open` true at any hour (demos); the calendar itself and the market's price path
+are unaffected by it. ``jump`` moves the clock (the clock-jump fault).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -19,91 +30,84 @@ UTC = timezone.utc
 OPEN_HM = (9, 30)
 CLOSE_HM = (16, 0)
 EARLY_CLOSE_HM = (13, 0)
-
-# Unscheduled closures (national days of mourning, weather, 9/11) that no rule can derive.
-SPECIAL_CLOSURES: dict[date, str] = {
-    date(2001, 9, 11): "September 11", date(2001, 9, 12): "September 11",
-    date(2001, 9, 13): "September 11", date(2001, 9, 14): "September 11",
-    date(2004, 6, 11): "Reagan mourning", date(2007, 1, 2): "Ford mourning",
-    date(2012, 10, 29): "Hurricane Sandy", date(2012, 10, 30): "Hurricane Sandy",
-    date(2018, 12, 5): "G.H.W. Bush mourning", date(2025, 1, 9): "Carter mourning",
-}
+CALENDAR_NAME = "XNYS"
+CALENDAR_START = date(1998, 1, 1)
+CALENDAR_END = date(2040, 12, 31)
 
 
-def easter(year: int) -> date:
-    """Gregorian Easter Sunday (anonymous Gregorian algorithm)."""
-    a = year % 19
-    b, c = divmod(year, 100)
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    l = (32 + 2 * e + 2 * i - h - k) % 7  # noqa: E741 - the algorithm's own name
-    m = (a + 11 * h + 22 * l) // 451
-    month, day = divmod(h + l - 7 * m + 114, 31)
-    return date(year, month, day + 1)
+class OutsideCalendar(ValueError):
+    """A date the exchange calendar was not built for."""
 
 
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
-    """The n-th (1-based) ``weekday`` (Mon=0) of a month; n=-1 is the last one."""
-    if n > 0:
-        first = date(year, month, 1)
-        return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
-    nxt = date(year + (month == 12), month % 12 + 1, 1)
-    last = nxt - timedelta(days=1)
-    return last - timedelta(days=(last.weekday() - weekday) % 7)
+@dataclass(frozen=True, slots=True)
+class _Calendar:
+    sessions: frozenset[date]
+    closes: dict[date, datetime]  # session -> its close, aware UTC
+    early: frozenset[date]
+    holiday_names: dict[date, str]  # weekday closures -> name ("special closure" for ad-hoc ones)
 
 
-def _observed(d: date) -> date:
-    """Saturday holidays are observed on Friday, Sunday holidays on Monday."""
-    if d.weekday() == 5:
-        return d - timedelta(days=1)
-    if d.weekday() == 6:
-        return d + timedelta(days=1)
-    return d
+_BUILD_LOCK = threading.Lock()
+_CAL: _Calendar | None = None
+
+
+def _build() -> _Calendar:
+    import exchange_calendars as xc  # deferred: pandas + the calendar cost ~1 s, paid once
+    import pandas as pd
+
+    cal = xc.get_calendar(CALENDAR_NAME, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat())
+    sessions = [ts.date() for ts in cal.sessions]
+    closes = dict(zip(sessions, (ts.to_pydatetime().astimezone(UTC) for ts in cal.closes)))
+    early = frozenset(ts.date() for ts in cal.early_closes
+                      if CALENDAR_START <= ts.date() <= CALENDAR_END)
+    lo, hi = pd.Timestamp(CALENDAR_START), pd.Timestamp(CALENDAR_END)
+    names = {ts.date(): str(n) for ts, n in
+             cal.regular_holidays.holidays(lo, hi, return_name=True).items()}
+    session_set = frozenset(sessions)
+    holiday_names: dict[date, str] = {}
+    d = CALENDAR_START
+    while d <= CALENDAR_END:
+        if d.weekday() < 5 and d not in session_set:
+            holiday_names[d] = names.get(d, "special closure")
+        d += timedelta(days=1)
+    return _Calendar(session_set, closes, early, holiday_names)
+
+
+def _calendar() -> _Calendar:
+    global _CAL
+    if _CAL is None:
+        with _BUILD_LOCK:
+            if _CAL is None:
+                _CAL = _build()
+    return _CAL
+
+
+def _check(d: date) -> None:
+    if not CALENDAR_START <= d <= CALENDAR_END:
+        raise OutsideCalendar(f"{d} is outside the {CALENDAR_NAME} calendar "
+                              f"({CALENDAR_START}..{CALENDAR_END}); widen CALENDAR_START/END in stockbot/sim/clock.py")
 
 
 @lru_cache(maxsize=256)
 def nyse_holidays(year: int) -> dict[date, str]:
-    """Full-day NYSE closures of ``year`` (weekday dates only), by rule plus known special closures."""
-    out: dict[date, str] = {}
-    jan1 = date(year, 1, 1)
-    if jan1.weekday() == 6:
-        out[jan1 + timedelta(days=1)] = "New Year's Day"
-    elif jan1.weekday() < 5:
-        out[jan1] = "New Year's Day"  # a Saturday New Year is not observed (NYSE rule 7.2)
-    if year >= 1998:
-        out[_nth_weekday(year, 1, 0, 3)] = "Martin Luther King Jr. Day"
-    out[_nth_weekday(year, 2, 0, 3)] = "Presidents' Day"
-    out[easter(year) - timedelta(days=2)] = "Good Friday"
-    out[_nth_weekday(year, 5, 0, -1)] = "Memorial Day"
-    if year >= 2022:
-        out[_observed(date(year, 6, 19))] = "Juneteenth"
-    out[_observed(date(year, 7, 4))] = "Independence Day"
-    out[_nth_weekday(year, 9, 0, 1)] = "Labor Day"
-    out[_nth_weekday(year, 11, 3, 4)] = "Thanksgiving Day"
-    out[_observed(date(year, 12, 25))] = "Christmas Day"
-    for d, name in SPECIAL_CLOSURES.items():
-        if d.year == year:
-            out[d] = name
-    return out
+    """Full-day NYSE closures of ``year`` (weekday dates only), with the calendar's names."""
+    _check(date(year, 1, 1))
+    _check(date(year, 12, 31))
+    return {d: n for d, n in _calendar().holiday_names.items() if d.year == year}
 
 
 @lru_cache(maxsize=256)
 def nyse_early_closes(year: int) -> frozenset[date]:
-    """13:00 closes: July 3 (Mon-Thu), the day after Thanksgiving, Christmas Eve (Mon-Thu)."""
-    days = {_nth_weekday(year, 11, 3, 4) + timedelta(days=1)}
-    for d in (date(year, 7, 3), date(year, 12, 24)):
-        if d.weekday() <= 3:
-            days.add(d)
-    holidays = nyse_holidays(year)
-    return frozenset(d for d in days if d not in holidays)
+    """The 13:00 closes of ``year``."""
+    _check(date(year, 1, 1))
+    _check(date(year, 12, 31))
+    return frozenset(d for d in _calendar().early if d.year == year)
 
 
 def is_trading_day(d: date) -> bool:
-    """True on weekdays that are not NYSE holidays."""
-    return d.weekday() < 5 and d not in nyse_holidays(d.year)
+    """True on XNYS sessions (weekdays that are not NYSE holidays or closures)."""
+    _check(d)
+    return d in _calendar().sessions
 
 
 def _at(d: date, hm: tuple[int, int]) -> datetime:
@@ -113,13 +117,17 @@ def _at(d: date, hm: tuple[int, int]) -> datetime:
 @lru_cache(maxsize=8192)
 def session_open_utc(d: date) -> datetime:
     """09:30 New York on ``d`` as aware UTC (whether or not ``d`` is a trading day)."""
+    _check(d)
     return _at(d, OPEN_HM)
 
 
 @lru_cache(maxsize=8192)
 def session_close_utc(d: date) -> datetime:
-    """The regular close (16:00, or 13:00 on early-close days) of ``d`` as aware UTC."""
-    return _at(d, EARLY_CLOSE_HM if d in nyse_early_closes(d.year) else CLOSE_HM)
+    """The regular close (16:00, or 13:00 on early-close days) of ``d`` as aware UTC; 16:00 on a
+    day that is not a session."""
+    _check(d)
+    got = _calendar().closes.get(d)
+    return got if got is not None else _at(d, CLOSE_HM)
 
 
 def next_trading_day(d: date) -> date:

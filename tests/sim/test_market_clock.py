@@ -1,4 +1,4 @@
-"""SimClock: NYSE holidays and early closes by rule, sessions, next open/close, jumps."""
+"""SimClock: NYSE holidays and early closes (exchange_calendars XNYS), sessions, next open/close, jumps."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from stockbot.sim.clock import (NY, SimClock, easter, is_trading_day, nyse_early_closes, nyse_holidays,
+from stockbot.sim.clock import (CALENDAR_END, CALENDAR_START, NY, OutsideCalendar, SimClock, is_trading_day,
+                                next_trading_day, nyse_early_closes, nyse_holidays, prev_trading_day,
                                 session_close_utc, session_open_utc, trading_day_for)
 
 UTC = timezone.utc
@@ -47,14 +48,56 @@ def test_early_closes(year):
         assert session_close_utc(d).astimezone(NY).hour == 13
 
 
-@pytest.mark.parametrize("year,expected", [(2024, "2024-03-31"), (2025, "2025-04-20"), (2026, "2026-04-05"),
-                                           (2038, "2038-04-25"), (2100, "2100-03-28")])
-def test_easter(year, expected):
-    assert easter(year).isoformat() == expected
+# Unscheduled closures no rule derives: 9/11, Hurricane Sandy, the Bush and Carter mournings.
+SPECIAL_CLOSURES = ["2001-09-11", "2001-09-12", "2001-09-13", "2001-09-14", "2004-06-11", "2007-01-02",
+                    "2012-10-29", "2012-10-30", "2018-12-05", "2025-01-09"]
 
 
-def test_rules_hold_for_any_year():
-    for year in range(1999, 2101):
+@pytest.mark.parametrize("text", SPECIAL_CLOSURES)
+def test_special_closures_are_not_sessions(text):
+    d = date.fromisoformat(text)
+    assert d.weekday() < 5 and not is_trading_day(d)
+    assert d in nyse_holidays(d.year)
+    assert not SimClock().is_open(datetime(d.year, d.month, d.day, 15, 0, tzinfo=UTC))
+
+
+def test_trading_resumes_after_special_closures():
+    assert next_trading_day(date(2001, 9, 10)) == date(2001, 9, 17)
+    assert next_trading_day(date(2012, 10, 26)) == date(2012, 10, 31)
+    assert prev_trading_day(date(2018, 12, 6)) == date(2018, 12, 4)
+    assert SimClock().next_open(datetime(2025, 1, 8, 22, 0, tzinfo=UTC)) == datetime(2025, 1, 10, 14, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["1999-11-26", "2002-07-05", "2003-12-26", "2013-07-03", "2019-12-24",
+                                  "2020-11-27", "2038-11-26"])
+def test_historical_early_closes_end_at_13(text):
+    d = date.fromisoformat(text)
+    assert d in nyse_early_closes(d.year) and is_trading_day(d)
+    assert session_close_utc(d).astimezone(NY).hour == 13
+    c = SimClock()
+    one_pm = datetime(d.year, d.month, d.day, 13, 0, tzinfo=NY)
+    assert c.is_open(one_pm - timedelta(minutes=1)) and not c.is_open(one_pm)
+    assert c.next_close(one_pm - timedelta(hours=1)) == one_pm.astimezone(UTC)
+
+
+def test_exchange_calendars_is_the_reference_for_2002_and_2003():
+    # The old hand-written rules closed early on 2002-07-03 and not on 2002-07-05 / 2003-12-26.
+    assert date(2002, 7, 3) not in nyse_early_closes(2002)
+    assert session_close_utc(date(2002, 7, 3)).astimezone(NY).hour == 16
+
+
+def test_dates_outside_the_calendar_fail_clearly():
+    for d in (CALENDAR_START - timedelta(days=1), CALENDAR_END + timedelta(days=1)):
+        with pytest.raises(OutsideCalendar, match="outside the XNYS calendar"):
+            is_trading_day(d)
+        with pytest.raises(OutsideCalendar):
+            session_close_utc(d)
+    with pytest.raises(ValueError):
+        next_trading_day(CALENDAR_END)
+
+
+def test_every_year_of_the_calendar_is_plausible():
+    for year in range(1999, 2041):
         hol = nyse_holidays(year)
         assert all(d.weekday() < 5 for d in hol), year
         assert 8 <= len(hol) <= 13, year  # 2001: four 9/11 closures
