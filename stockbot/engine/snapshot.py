@@ -24,6 +24,7 @@ from stockbot.consensus.context import AccountConstraints, LessonRef, MarketCont
 from stockbot.domain import AccountSnapshot, Clock, OptionQuote, OptionRight, Position, Quote
 from stockbot.options.condor import NY, days_to_expiration
 from stockbot.options.ivrank import IVRank, atm_iv, iv_rank, realized_vol
+from stockbot.options.local_greeks import with_local_greeks
 from stockbot.store import Store
 
 ATM_IV_EVENT = "atm_iv"
@@ -137,9 +138,10 @@ def update_iv_rank(store: Store, snap: CondorSnapshot, target_dte: int) -> tuple
 
 def strike_candidates(chain: Iterable[OptionQuote], spot: Decimal, now: datetime, target_delta: float,
                       per_side: int = CANDIDATES_PER_SIDE) -> tuple[StrikeCandidate, ...]:
-    """OTM strikes with a delta, ``per_side`` per expiration and right, nearest the target delta."""
+    """OTM strikes with a delta, ``per_side`` per expiration and right, nearest the target delta.
+    A delta the feed left out is computed locally (feed IV, else the IV of the mid: local_greeks)."""
     groups: dict[tuple[date, OptionRight], list[OptionQuote]] = defaultdict(list)
-    for q in chain:
+    for q in with_local_greeks(chain, spot, now):
         k, right = q.contract.strike, q.contract.right
         otm = k > spot if right is OptionRight.CALL else k < spot
         if otm and q.delta is not None and 0 < abs(q.delta) < 0.5 and q.bid >= 0 and q.ask > 0:

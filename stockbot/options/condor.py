@@ -22,7 +22,7 @@ from stockbot.config import CondorSettings
 from stockbot.domain import (AssetClass, Leg, OptionQuote, OptionRight, OrderClass,
                              OrderIntent, PositionIntent, Side, as_utc)
 from stockbot.options.occ import parse_occ
-from stockbot.options.pricing import bs_greeks
+from stockbot.options.local_greeks import quote_delta
 
 NY = ZoneInfo("America/New_York")
 CONTRACT_MULTIPLIER = 100
@@ -296,12 +296,8 @@ def condor_from_symbols(symbols: Sequence[str], entry_credit: Decimal) -> IronCo
 
 
 def _delta(q: OptionQuote, spot: float, t: float, rate: float) -> float | None:
-    """The quote's delta, or one computed from its IV when the feed left it out."""
-    if q.delta is not None and math.isfinite(q.delta):
-        return q.delta
-    if q.iv is not None and math.isfinite(q.iv) and q.iv > 0 and t > 0:
-        return bs_greeks(spot, float(q.contract.strike), t, q.iv, rate, q.contract.right).delta
-    return None
+    """The quote's delta; else from its IV; else from the IV implied by its mid (local_greeks)."""
+    return quote_delta(q, spot, t, rate)
 
 
 def quote_problem(q: OptionQuote, max_spread_pct: float) -> CondorRefusal | None:
@@ -396,7 +392,7 @@ def build_condor(chain: Sequence[OptionQuote], spot: Decimal | float, now: datet
     Expirations with ``dte_min <= DTE <= dte_max`` are tried nearest the window's middle first
     (ties: the earlier one); the first that builds wins, else the refusal of the preferred one.
     Shorts: OTM call/put whose |delta| is nearest ``short_delta`` (feed delta, else from the
-    quote's IV at ``rate``) and within ``delta_tolerance`` of it. Wings: exactly ``wing_width``
+    quote's IV at ``rate``, else from the IV implied by its mid: local_greeks) and within ``delta_tolerance`` of it. Wings: exactly ``wing_width``
     further out. All four quotes must be two-sided, uncrossed and within ``max_spread_pct`` of
     mid; the mid credit (rounded down to the cent) must be at least ``min_credit_pct`` of width.
     """

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Iterable, Sequence
 
 from stockbot.domain import OptionQuote, OptionRight
+from stockbot.options.local_greeks import quote_iv
 
 TRADING_DAYS_PER_YEAR = 252
 
@@ -134,11 +135,20 @@ def atm_iv(chain: Sequence[OptionQuote], spot: float | Decimal, today: date,
     Picks the expiration whose days-to-expiration is nearest ``target_dte`` (ties: the later one),
     the strike nearest ``spot`` among those with an IV, and averages the call's and put's IV at that
     strike (either alone if only one has an IV). None if no quote in the chain has a usable IV.
+    An IV the feed left out is implied from the quote's mid (local_greeks.quote_iv, rate 0).
     """
     s = float(spot)
-    usable = [q for q in chain if q.iv is not None and math.isfinite(q.iv) and q.iv > 0
-              and (q.contract.expiration - today).days > 0]
-    if not usable or not s > 0:
+    if not s > 0:
+        return None
+    usable = []
+    for q in chain:
+        days = (q.contract.expiration - today).days
+        if days <= 0:
+            continue
+        iv = quote_iv(q, s, days / 365.0)
+        if iv is not None and math.isfinite(iv) and iv > 0:
+            usable.append(q if iv == q.iv else replace(q, iv=iv))
+    if not usable:
         return None
     expirations = {q.contract.expiration for q in usable}
     exp = min(expirations, key=lambda e: (abs((e - today).days - target_dte), -(e - today).days))

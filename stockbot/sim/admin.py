@@ -265,7 +265,8 @@ async def stream_control(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------------------ settings
 async def settings(request: web.Request) -> web.Response:
-    """``{"rate_limit_per_min": int, "mleg_fill": "touch"|"mid"}``; GET reads them."""
+    """``{"rate_limit_per_min": int, "mleg_fill": "touch"|"mid", "greeks_drop_fraction": 0..1,
+    "greeks_drop_seed": int}``; GET reads them."""
     state = _state(request)
     if request.method == "POST":
         body = await _json(request)
@@ -278,7 +279,13 @@ async def settings(request: web.Request) -> web.Response:
             if body["mleg_fill"] not in ("touch", "mid"):
                 return _bad("mleg_fill must be touch or mid")
             state.exchange.mleg_fill = body["mleg_fill"]
-    return web.json_response({"rate_limit_per_min": state.limiter.per_min, "mleg_fill": state.exchange.mleg_fill})
+        if "greeks_drop_fraction" in body or "greeks_drop_seed" in body:
+            try:
+                state.market.options.omission.set(body.get("greeks_drop_fraction"), body.get("greeks_drop_seed"))
+            except (TypeError, ValueError) as exc:
+                return _bad(str(exc))
+    return web.json_response({"rate_limit_per_min": state.limiter.per_min, "mleg_fill": state.exchange.mleg_fill,
+                              **state.market.options.omission.to_json()})
 
 
 async def tick(request: web.Request) -> web.Response:

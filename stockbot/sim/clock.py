@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
@@ -55,9 +56,12 @@ def _build() -> _Calendar:
     import exchange_calendars as xc  # deferred: pandas + the calendar cost ~1 s, paid once
     import pandas as pd
 
-    cal = xc.get_calendar(CALENDAR_NAME, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat())
-    sessions = [ts.date() for ts in cal.sessions]
-    closes = dict(zip(sessions, (ts.to_pydatetime().astimezone(UTC) for ts in cal.closes)))
+    with warnings.catch_warnings():  # exchange_calendars 4.13 trips pandas' Series.values deprecation
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cal = xc.get_calendar(CALENDAR_NAME, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat())
+        sessions = [ts.date() for ts in cal.sessions]
+        closes = dict(zip(sessions, (ts.to_pydatetime().astimezone(UTC) for ts in cal.closes)))
     early = frozenset(ts.date() for ts in cal.early_closes
                       if CALENDAR_START <= ts.date() <= CALENDAR_END)
     lo, hi = pd.Timestamp(CALENDAR_START), pd.Timestamp(CALENDAR_END)

@@ -19,6 +19,7 @@ from stockbot.domain import OptionContract, OptionRight
 from stockbot.options.pricing import bs_price
 from stockbot.sim import wire
 from stockbot.sim.clock import ny_date, prev_trading_day, session_close_utc
+from stockbot.sim.greeks_omit import GreeksOmission
 from stockbot.sim.data_routes import (BadRequest, decode_token, encode_token, guarded, limit_param,
                                       state_of)
 from stockbot.sim.market_daily import stable_int
@@ -30,15 +31,19 @@ OPTION_EXCHANGES = {"A": "AMEX - NYSE American", "B": "BOX", "C": "Cboe", "H": "
                     "Z": "BZX Options"}
 
 
-def snapshot_json(s: OptionSnapshot) -> dict:
+def snapshot_json(s: OptionSnapshot, omission: GreeksOmission | None = None) -> dict:
+    """A snapshot as Alpaca serves it: without ``greeks`` and ``impliedVolatility`` where the
+    omission rule says so (stockbot.sim.greeks_omit)."""
     g = s.greeks
     out = {
         "latestQuote": {"t": wire.rfc3339(s.ts), "ax": "C", "ap": s.ask, "as": s.ask_size, "bx": "C",
                         "bp": s.bid, "bs": s.bid_size, "c": "A"},
         "latestTrade": {"t": wire.rfc3339(s.last_ts), "x": "C", "p": s.last_price, "s": s.last_size, "c": "I"},
-        "greeks": {"delta": round(g.delta, 6), "gamma": round(g.gamma, 6), "rho": round(g.rho, 6),
-                   "theta": round(g.theta, 6), "vega": round(g.vega, 6)},
     }
+    if omission is not None and omission.omits(s.contract.symbol, g.delta, s.bid, s.iv):
+        return out
+    out["greeks"] = {"delta": round(g.delta, 6), "gamma": round(g.gamma, 6), "rho": round(g.rho, 6),
+                     "theta": round(g.theta, 6), "vega": round(g.vega, 6)}
     if s.iv is not None:
         out["impliedVolatility"] = round(s.iv, 6)
     return out
@@ -125,7 +130,7 @@ async def chain(request: web.Request) -> web.Response:
     contracts = st.market.options.contracts(underlying, now) if st.market.has_symbol(underlying) else []
     page, nxt = _page([c for c in contracts if ok(c)], lambda c: c.symbol, limit, token)
     book = st.market.options
-    snaps = {c.symbol: snapshot_json(book.snapshot_of(c, now)) for c in page}
+    snaps = {c.symbol: snapshot_json(book.snapshot_of(c, now), book.omission) for c in page}
     return wire.json_response({"snapshots": snaps, "next_page_token": nxt})
 
 
@@ -146,7 +151,7 @@ async def snapshots(request: web.Request) -> web.Response:
     token = decode_token(request.query.get("page_token"))
     syms, nxt = _page(_occ_list(request), lambda s: s, limit, token)
     now = st.clock.now()
-    snaps = {s: snapshot_json(v) for s, v in _listed_snapshots(st, syms, now).items()}
+    snaps = {s: snapshot_json(v, st.market.options.omission) for s, v in _listed_snapshots(st, syms, now).items()}
     return wire.json_response({"snapshots": snaps, "next_page_token": nxt})
 
 

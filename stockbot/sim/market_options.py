@@ -26,6 +26,7 @@ from stockbot.domain import OptionContract, OptionQuote, OptionRight
 from stockbot.options.occ import occ_symbol, parse_occ
 from stockbot.options.pricing import Greeks, bs_greeks, bs_price, implied_vol
 from stockbot.sim import market_symbols as ms
+from stockbot.sim.greeks_omit import GreeksOmission
 from stockbot.sim.clock import is_trading_day, ny_date, prev_trading_day, session_close_utc
 from stockbot.sim.market_daily import stable_int, trading_days_between
 
@@ -150,6 +151,7 @@ class OptionBook:
         self._contracts: dict[tuple[str, date], list[OptionContract]] = {}
         self._by_id: dict[str, str] = {}
         self._atm_cache: dict[tuple[str, date], tuple[float, float]] = {}
+        self.omission = GreeksOmission()  # which snapshots the wire serves without greeks/IV
 
     # -- listing ---------------------------------------------------------------------------
     def strikes(self, underlying: str, expiration: date, today: date) -> frozenset[Decimal]:

@@ -152,6 +152,27 @@ def test_option_snapshots_by_symbol_and_latest(specs, frozen):
         assert len(next(iter(v for k, v in body.items() if k != "next_page_token"))) == 5
 
 
+def test_option_snapshots_without_greeks_match_the_spec(specs, frozen):
+    """Alpaca leaves ``greeks`` and ``impliedVolatility`` out of some snapshots: both are optional in
+    the spec, and the sim's answer with them dropped for every contract is still valid."""
+    params = {"type": "call", "expiration_date": "2026-12-18", "limit": 200}
+    default = get(frozen, "/v1beta1/options/snapshots/SPY", params)["snapshots"]
+    deep = [v for v in default.values() if "greeks" not in v]  # the deep-ITM calls of the grid
+    assert deep and all("impliedVolatility" not in v for v in deep)
+    r = requests.post(frozen.url + "/_sim/settings", json={"greeks_drop_fraction": 1.0}, timeout=30)
+    assert r.json()["greeks_drop_fraction"] == 1.0
+    try:
+        body = get(frozen, "/v1beta1/options/snapshots/SPY", params)
+        validate(specs["data"], response_schema(specs["data"], "/v1beta1/options/snapshots/{underlying_symbol}"), body)
+        assert len(body["snapshots"]) == 200
+        assert not any("greeks" in v or "impliedVolatility" in v for v in body["snapshots"].values())
+        by_symbol = get(frozen, "/v1beta1/options/snapshots", {"symbols": ",".join(sorted(body["snapshots"])[:20])})
+        validate(specs["data"], response_schema(specs["data"], "/v1beta1/options/snapshots"), by_symbol)
+        assert not any("greeks" in v for v in by_symbol["snapshots"].values())
+    finally:
+        requests.post(frozen.url + "/_sim/settings", json={"greeks_drop_fraction": 0.0}, timeout=30)
+
+
 def test_option_contracts_match_the_trading_spec(specs, frozen):
     spec = specs["trading"]
     body = get(frozen, "/v2/options/contracts", {"underlying_symbols": "SPY,QQQ", "expiration_date_gte": "2026-12-01",

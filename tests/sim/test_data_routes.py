@@ -141,8 +141,14 @@ def test_option_chain_with_greeks_and_iv(frozen):
     assert len(chain) > 1000  # several pages of 1,000
     assert all("P" == sym[9] for sym in chain)
     spot = float(frozen.call(frozen.state.market.price, "SPY"))
-    liquid = [s for s in chain.values() if s.latest_quote.bid_price > 0.5 and s.greeks.delta > -0.9]
+    liquid = [s for s in chain.values() if s.latest_quote.bid_price > 0.5 and s.greeks is not None
+              and s.greeks.delta > -0.9]
     assert liquid
+    # As Alpaca: deep in the money (|delta| > 0.97) or no bid -> no greeks and no IV (sim.greeks_omit).
+    bare = [s for s in chain.values() if s.greeks is None]
+    assert bare and all(s.implied_volatility is None for s in bare)
+    assert all(s.latest_quote.bid_price > 0 and abs(s.greeks.delta) <= 0.97
+               for s in chain.values() if s.greeks is not None)
     for snap in liquid:
         assert snap.greeks is not None and -1 <= snap.greeks.delta <= 0
         assert snap.implied_volatility and 0.03 < snap.implied_volatility < 3
