@@ -90,7 +90,7 @@ def test_days_to_expiration_uses_new_york_date():
         (lambda ch: patch(ch, P, 570, bid=D("1.00"), ask=D("1.50")), "wide_spread"),
         (lambda ch: [q for q in ch if not (q.contract.right is C and q.contract.strike > 640)], "missing_wing"),
         (lambda ch: [q for q in ch if not (q.contract.right is P and q.contract.strike < 570)], "missing_wing"),
-        (lambda ch: [replace(q, delta=None, iv=None) for q in ch], "no_short_strike"),
+        (lambda ch: [replace(q, delta=None, iv=None, bid=D("0")) for q in ch], "no_short_strike"),  # no IV from a one-sided mid
         (lambda ch: [q for q in ch if q.contract.right is P or q.contract.strike <= 600], "no_short_strike"),
         (lambda ch: [q for q in ch if q.contract.right is C or q.contract.strike in (500, 505, 595, 600)], "no_short_strike"),
     ],

@@ -1,6 +1,7 @@
 """Table tests for IV rank (implied, bootstrapped from realized volatility) and the ATM IV pick."""
 
 import math
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ from stockbot.domain import OptionQuote, OptionRight
 from stockbot.options.ivrank import (IVRankMethod, atm_iv, iv_rank, rank_in_range, realized_vol,
                                      rolling_realized_vol)
 from stockbot.options.occ import occ_symbol, parse_occ
+from stockbot.options.pricing import implied_vol
 
 
 @pytest.mark.parametrize(
@@ -118,9 +120,12 @@ def test_atm_iv_picks_nearest_expiration_and_strike():
 
 
 @pytest.mark.parametrize("iv", [None, 0.0, float("nan")])
-def test_atm_iv_none_without_ivs(iv):
+def test_atm_iv_without_feed_ivs(iv):
     today = date(2025, 1, 2)
-    assert atm_iv([_q(date(2025, 1, 31), OptionRight.CALL, 600, iv)], 600, today) is None
+    q = _q(date(2025, 1, 31), OptionRight.CALL, 600, iv)
+    # No usable feed IV: implied from the two-sided mid (local_greeks), nothing from a one-sided one.
+    assert atm_iv([q], 600, today) == pytest.approx(implied_vol(1.05, 600, 600, 29 / 365, 0.0, OptionRight.CALL))
+    assert atm_iv([replace(q, bid=Decimal(0))], 600, today) is None
     assert atm_iv([], 600, today) is None
 
 
