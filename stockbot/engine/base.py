@@ -124,12 +124,10 @@ class EngineDeps:
         verdict = gate.check(intent, ctx)
         if not verdict.ok:
             self._record_denial(intent, verdict)
-        elif not ctx.is_closing and not self.settings.alpaca.paper:
-            validation = validation_state(self.settings, self.store, ctx.now.astimezone(NY).date())
-            if validation.reason.startswith("OVERRIDE"):
-                from stockbot.engine.halts import note_live_override
+        elif not ctx.is_closing and not self.settings.alpaca.paper and ctx.validation_reason.startswith("OVERRIDE"):
+            from stockbot.engine.halts import note_live_override
 
-                await note_live_override(self, validation.reason, intent.client_order_id)
+            await note_live_override(self, ctx.validation_reason, intent.client_order_id)
         return verdict
 
     def _record_denial(self, intent: OrderIntent, denied: Denied) -> None:
@@ -181,7 +179,7 @@ class EngineDeps:
                            orders_today=today, open_positions=open_positions, market_open=market_open,
                            live_allowed=validation.live_allowed, stop_flag=stop, is_closing=is_closing,
                            risk_of_this_order=risk, quote_age_s=quote_age_s,
-                           pattern_day_trader=account.pattern_day_trader)
+                           pattern_day_trader=account.pattern_day_trader, validation_reason=validation.reason)
 
     def orders_in_flight(self, decision_id: str | None = None) -> list[dict[str, Any]]:
         return orders_in_flight(self.store, decision_id)

@@ -79,6 +79,7 @@ class RiskContext:
     risk_of_this_order: Decimal | None = None
     quote_age_s: float | None = None
     pattern_day_trader: bool = False  # the broker flags the account (AccountSnapshot.pattern_day_trader)
+    validation_reason: str = ""  # why live_allowed is what it is ("OVERRIDE: ..." when the override is used)
 
 
 PDT_MIN_EQUITY = Decimal(25000)  # FINRA's pattern day trader equity minimum
