@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommand groups that live next to their feature (lessons, preflight, dashboard...)."""
     from stockbot.dashboard.cli import add_subparser as dashboard
-    from stockbot.equities.cli import add_subparser as equities
+    from stockbot.strategies.equity.cli import add_subparser as equities
     from stockbot.lessons.cli import add_subparser as lessons
     from stockbot.llm_cli import add_subparser as llm
     from stockbot.ops_cli import add_subparser as ops

@@ -293,7 +293,8 @@ class StoreCollector(Collector):
             alive = GaugeMetricFamily("stockbot_stream_alive", "1 while the quote stream thread runs")
             alive.add_metric([], 1 if d.feed_alive() else 0)
             yield from (age, alive)
-        gate = getattr(getattr(getattr(d, "engine", None), "deps", None), "gate", None)
+        strategy = getattr(d, "strategy", None)
+        gate = None if strategy is None else strategy.deps.gate
         if gate is not None:
             active = GaugeMetricFamily("stockbot_guards_active", "lesson guards the risk gate enforces")
             active.add_metric([], len(gate.guards))

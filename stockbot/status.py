@@ -284,10 +284,10 @@ def validation_command(account: str | None, *, today: date | None = None) -> tup
     account (report only) and for a live account that may trade (passed, or the explicit override);
     1 for a live account that has not passed. Raises ConfigError for broken settings."""
     from stockbot.store_read import readonly_store
-    from stockbot.engine.riskctx import closed_trades
+    from stockbot.trading.riskctx import closed_trades
     from stockbot.risk.validation import live_allowed, render_table, validation_report
 
-    from stockbot.engine.riskctx import validation_record
+    from stockbot.trading.riskctx import validation_record
 
     settings = load_settings(account)
     today = today or datetime.now(NY).date()

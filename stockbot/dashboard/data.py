@@ -24,7 +24,7 @@ from stockbot.consensus.aggregate import required_votes
 from stockbot.consensus.budget import budget_status
 from stockbot.dashboard import metrics
 from stockbot.domain import utcnow
-from stockbot.engine.riskctx import closed_trades
+from stockbot.trading.riskctx import closed_trades
 from stockbot.flags import read_stop
 from stockbot import drought
 from stockbot.lessons.files import SHARED_SCOPE, LessonStore

@@ -29,7 +29,7 @@ from stockbot.chaos.rig import NotifySocket  # noqa: E402 - the same fake system
 from stockbot.config import (AgentSettings, AgentSpec, AlpacaSettings, CondorSettings, LessonSettings,  # noqa: E402
                              RiskSettings, Settings)
 from stockbot.daemon import Daemon  # noqa: E402
-from stockbot.daemon_jobs import Timings  # noqa: E402
+from stockbot.daemon.jobs import Timings  # noqa: E402
 from stockbot.sdnotify import SdNotifier  # noqa: E402
 from stockbot.sim.accounts import AccountSpec  # noqa: E402
 from stockbot.sim.app import SimServer  # noqa: E402

@@ -6,7 +6,7 @@ from conftest import ACCOUNT, KEY, QUIET
 from simfixtures import pick_condor
 
 from stockbot.daemon import EXIT_CONFIG, EXIT_REFUSED, StartupRefused
-from stockbot.daemon_jobs import Timings
+from stockbot.daemon.jobs import Timings
 from stockbot.store import Store
 
 
