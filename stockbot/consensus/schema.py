@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stockbot.errors import StockbotError
 from stockbot.config import CondorSettings, EquitySettings
 
 MAX_ANSWER_CHARS = 16_000
@@ -115,8 +116,11 @@ class ParsedAnswer:
     error: str | None = None
 
 
-class _Reject(Exception):
-    """Internal: the answer is not a usable vote; the message is the recorded reason."""
+class _Reject(StockbotError):
+    """Internal: the answer is not a usable vote; the message is the recorded reason.
+
+    Caller: skip (the vote becomes a HOLD with this reason).
+    """
 
 
 def _no_constants(name: str) -> Any:
