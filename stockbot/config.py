@@ -207,6 +207,25 @@ class AgentSettings(_Slice):
     allow_fewer_than_three: bool = False
 
 
+# A "supermajority" of one or two agents is a single point of failure.
+MIN_AGENTS = 3
+
+
+def agent_count_problem(n_agents: int, allow_fewer_than_three: bool) -> str | None:
+    """The one rule for how many agents a consensus needs: why ``n_agents`` is refused, or None.
+
+    None is never enough, even when fewer than three are allowed. Both the settings loader and the
+    consensus package (``build_agents``, ``ConsensusRunner``) apply this rule; it lives here, below
+    both, so that neither has to import the other.
+    """
+    if n_agents <= 0:
+        return f"no agents configured: consensus needs at least one ({MIN_AGENTS} by default)"
+    if n_agents < MIN_AGENTS and not allow_fewer_than_three:
+        return (f"{n_agents} agent(s) configured; at least {MIN_AGENTS} are required for a supermajority "
+                "(set AGENT_ALLOW_FEWER_THAN_THREE=true to allow fewer)")
+    return None
+
+
 class RiskSettings(_Slice):
     """Hard limits the risk gate checks before every order. A loss limit of 1.0 disables it."""
 
@@ -530,11 +549,9 @@ def _check_mode(settings: Settings, path: Path) -> None:
     a = settings.alpaca
     if not a.paper and a.is_local:
         raise ConfigError(f"{path}: ALPACA_PAPER=false (live) cannot point at a local exchange ({a.base_url})")
-    if len(settings.agents.agents) < 3 and not settings.agents.allow_fewer_than_three:
-        raise ConfigError(
-            f"{path}: AGENTS lists {len(settings.agents.agents)} agent(s); at least 3 are required "
-            "for a supermajority (set AGENT_ALLOW_FEWER_THAN_THREE=true to allow fewer)"
-        )
+    problem = agent_count_problem(len(settings.agents.agents), settings.agents.allow_fewer_than_three)
+    if problem:
+        raise ConfigError(f"{path}: AGENTS: {problem}")
     names = [s.name for s in settings.agents.agents]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: AGENTS has duplicate agent names: {names}")

@@ -16,7 +16,8 @@ import statistics
 from typing import Any
 
 from stockbot.consensus.context import MarketContext, StrikeCandidate
-from stockbot.consensus.llm import LLMAgent, load_litellm
+from stockbot.consensus.litellm_setup import load_litellm
+from stockbot.consensus.llm import LLMAgent
 from stockbot.consensus.schema import ParamBounds
 
 # Priced models a user might put in AGENTS, for the cost-per-decision table (litellm price map).

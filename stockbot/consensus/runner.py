@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import secrets as _secrets
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import structlog
 
 from stockbot.config import Settings
-from stockbot.consensus.agents import Agent, Ballot, build_agents, check_agent_count, check_unique_names
+from stockbot.consensus.agents import build_agents, check_agent_count, check_unique_names
 from stockbot.consensus.aggregate import tally
+from stockbot.consensus.ballot import Agent, Ballot
 from stockbot.consensus.context import MarketContext
+from stockbot.consensus.ports import Alerter, ConsensusStore
 from stockbot.consensus.prompt import build_prompt, context_payload, redact
 from stockbot.consensus.rules import RuleDefaults
 from stockbot.consensus.schema import ParamBounds, Vote, check_bounds, hold_vote
@@ -77,7 +80,7 @@ class ConsensusRunner:
     """Runs the configured agents concurrently and applies the supermajority rule."""
 
     def __init__(self, agents: Sequence[Agent], *, threshold: float = 2 / 3, deadline_s: float = 60.0,
-                 bounds: ParamBounds | None = None, store: Any = None, allow_fewer_than_three: bool = False,
+                 bounds: ParamBounds | None = None, store: ConsensusStore | None = None, allow_fewer_than_three: bool = False,
                  secrets: Iterable[str] = ()):
         check_agent_count(len(agents), allow_fewer_than_three)
         check_unique_names(agents)
@@ -91,7 +94,7 @@ class ConsensusRunner:
         self._secrets = tuple(secrets)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, store: Any = None, alerter: Any = None,
+    def from_settings(cls, settings: Settings, *, store: ConsensusStore | None = None, alerter: Alerter | None = None,
                       bounds: ParamBounds | None = None) -> "ConsensusRunner":
         """Build agents and runner from one account's settings (bounds from its condor/equity slices).
 

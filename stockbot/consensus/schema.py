@@ -33,8 +33,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-class CondorParams(_Strict):
-    """Iron condor parameters an agent proposes (hard limits here; account bounds in ``ParamBounds``)."""
+class CondorProposal(_Strict):
+    """Iron condor parameters one agent proposes in its vote (hard limits here; account bounds in
+    ``ParamBounds``). Not the builder's ``options.condor.CondorParams``: the tally's median of these
+    proposals is clamped into that by ``clamp_params``."""
 
     short_delta: float = Field(gt=0, lt=0.5)
     wing_width: float = Field(gt=0, le=100)
@@ -76,7 +78,7 @@ class Vote(_Strict):
     action: Literal["ENTER", "HOLD"]
     confidence: float = Field(ge=0, le=1)
     rationale: str = Field(max_length=MAX_RATIONALE_CHARS)
-    condor: CondorParams | None = None
+    condor: CondorProposal | None = None
     equity: EquityParams | None = None
 
 

@@ -20,6 +20,7 @@ import json
 from typing import Any, Iterable
 
 from stockbot.consensus.context import MarketContext, price_action
+from stockbot.consensus.litellm_setup import load_litellm
 from stockbot.consensus.prompt import Prompt, redact
 from stockbot.consensus.schema import ParamBounds
 
@@ -112,8 +113,6 @@ def response_format(kind: str, model: str, strategy: str, bounds: ParamBounds, *
 
 def supports_schema(model: str) -> bool:
     """Whether litellm knows ``model``'s provider to honour a response schema (False when unsure)."""
-    from stockbot.consensus.llm import load_litellm
-
     litellm = load_litellm()
     try:
         return bool(litellm.supports_response_schema(model=model))
