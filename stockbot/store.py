@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 from stockbot.errors import StockbotError
 from stockbot.config import ConfigError, account_paths, accounts_root
-from stockbot.domain import OrderIntent, utcnow
+from stockbot.domain import LocalOrderStatus, OrderIntent, TradeStatus, utcnow
 from stockbot.fsutil import fsync_dir
 from stockbot.store_llm import LLM_CALLS_MIGRATION
 
@@ -320,7 +320,7 @@ class Store:
 
     # ------------------------------------------------------------------ orders
 
-    def record_order_intent(self, intent: OrderIntent, *, status: str = "submitting") -> None:
+    def record_order_intent(self, intent: OrderIntent, *, status: str = LocalOrderStatus.SUBMITTING) -> None:
         """Write the intent (and its client_order_id) BEFORE the order is sent to the broker.
 
         A duplicate client_order_id raises StoreError: it means this exact order was already
@@ -435,7 +435,7 @@ class Store:
             self._write(f"UPDATE trades SET {sets} WHERE structure_id = :structure_id", enc)
         else:
             enc.setdefault("opened_ts", _ts())
-            enc.setdefault("status", "open")
+            enc.setdefault("status", TradeStatus.OPEN)
             enc.setdefault("legs", "[]")
             enc.setdefault("strategy", "")
             enc.setdefault("qty", "0")

@@ -19,8 +19,8 @@ from typing import Any, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from stockbot.config import CondorSettings
-from stockbot.domain import (AssetClass, Leg, OptionQuote, OptionRight, OrderClass,
-                             OrderIntent, PositionIntent, Side, as_utc)
+from stockbot.domain import (AssetClass, Leg, OptionQuote, OptionRight, OrderClass, OrderIntent, OrderPurpose,
+                             PositionIntent, Side, as_utc)
 from stockbot.options.occ import parse_occ
 from stockbot.options.local_greeks import quote_delta
 
@@ -224,7 +224,7 @@ def condor_intent(condor: IronCondor, qty: int | Decimal, limit_price: Decimal |
         legs=closing_legs(condor) if closing else condor.legs,
         limit_price=None if limit_price is None else Decimal(limit_price),
         order_class=OrderClass.MLEG, asset_class=AssetClass.OPTION,
-        purpose="condor_close" if closing else "condor_open", decision_id=decision_id)
+        purpose=OrderPurpose.CONDOR_CLOSE if closing else OrderPurpose.CONDOR_OPEN, decision_id=decision_id)
 
 
 # --------------------------------------------------------------------------- structure check
