@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 
-from stockbot.errors import StockbotError
 from stockbot.config import ConfigError, LLMSettings
 
 HOST = "127.0.0.1"

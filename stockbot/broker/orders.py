@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 from typing import Protocol
 
-from stockbot.errors import StockbotError
 from stockbot.broker.errors import AmbiguousSubmitError, BrokerError, RejectedError
 from stockbot.domain import BrokerOrder, OrderIntent
 from stockbot.risk.gate import order_shape_denial

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from stockbot.consensus.schema import ParamBounds, Vote
 from stockbot.domain import Action
@@ -69,7 +70,7 @@ def equity_slate(votes: Sequence[Vote], required: int, bounds: ParamBounds,
                 dropped.append(f"{pick.symbol}: not in the allowed universe")
                 continue
             weights.setdefault((pick.symbol, pick.side), []).append(pick.weight)
-    kept = []
+    kept: list[dict[str, Any]] = []
     for (symbol, side), ws in weights.items():
         if len(ws) >= required:
             kept.append({"symbol": symbol, "side": side, "weight": round(_clamp(statistics.median(ws), 0, 1), 6),

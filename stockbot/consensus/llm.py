@@ -156,7 +156,7 @@ class LLMAgent:
         try:
             # litellm's own timeout is not a hard bound on every code path; wait_for is.
             resp = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=self.timeout_s)
-        except (asyncio.TimeoutError, litellm.Timeout):
+        except (TimeoutError, litellm.Timeout):
             return failed(f"timeout: no answer within {self.timeout_s:g}s", estimate=True)
         except Exception as exc:  # noqa: BLE001 - any transport/provider error is a HOLD
             first = (str(exc).strip().splitlines() or [""])[0]

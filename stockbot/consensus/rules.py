@@ -16,8 +16,8 @@ trend's side, range holds when realised vol is high; otherwise each proposes the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from stockbot.config import CondorSettings
 from stockbot.consensus.context import MarketContext, price_action
@@ -39,7 +39,7 @@ class RuleDefaults:
     dte_target: int = 38
 
     @classmethod
-    def from_settings(cls, condor: CondorSettings, bounds: ParamBounds) -> "RuleDefaults":
+    def from_settings(cls, condor: CondorSettings, bounds: ParamBounds) -> RuleDefaults:
         return cls(bounds=bounds, short_delta=condor.short_delta, wing_width=float(condor.wing_width),
                    dte_target=(condor.dte_min + condor.dte_max) // 2)
 

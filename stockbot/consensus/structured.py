@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from stockbot.consensus.context import MarketContext, price_action
 from stockbot.consensus.litellm_setup import load_litellm
@@ -35,7 +36,7 @@ def _grid(lo: float, hi: float, n: int, digits: int) -> list[float]:
     return inside or [lo]
 
 
-def condor_choices(bounds: ParamBounds) -> dict[str, list]:
+def condor_choices(bounds: ParamBounds) -> dict[str, list[Any]]:
     """A few allowed values per condor number, all inside ``bounds`` (for grammar-enforced enums)."""
     widths = _grid(bounds.width[0], bounds.width[1], 5, 0)
     return {"short_delta": _grid(bounds.delta[0], bounds.delta[1], 6, 2),
@@ -57,7 +58,7 @@ def vote_schema(strategy: str, bounds: ParamBounds, *, discrete: bool = False) -
     if strategy == "condor":
         if discrete:
             choices = condor_choices(bounds)
-            numbers = {k: {"enum": v} for k, v in choices.items()}
+            numbers: dict[str, dict[str, Any]] = {k: {"enum": v} for k, v in choices.items()}
             base["confidence"] = {"enum": [0.1, 0.3, 0.5, 0.7, 0.9]}
         else:
             numbers = {

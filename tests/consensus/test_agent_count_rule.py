@@ -30,3 +30,13 @@ def test_builder_and_runner_refuse_with_the_rule_s_own_words():
     with pytest.raises(ConfigError) as ran:
         ConsensusRunner([RuleAgent("a", "iv_rank", d), RuleAgent("b", "trend", d)])
     assert str(built.value) == str(ran.value) == expected
+
+
+def test_bounds_from_condor_settings_alone_keep_the_default_slate():
+    # Found by mypy: with slots=True, ``cls.max_slate`` was the slot descriptor, not 5.
+    from stockbot.config import CondorSettings
+    from stockbot.consensus.schema import DEFAULT_MAX_SLATE, ParamBounds
+
+    bounds = ParamBounds.from_settings(CondorSettings())
+    assert bounds.max_slate == DEFAULT_MAX_SLATE == ParamBounds().max_slate == 5
+    assert bounds.as_dict()["max_slate"] == 5
