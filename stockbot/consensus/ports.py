@@ -9,7 +9,7 @@ here must be a real ``Store`` for that part; everything consensus calls itself i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stockbot.store_llm import LLMCall
 
@@ -47,6 +47,14 @@ class CallBudget(Protocol):
     async def check(self) -> str | None: ...
 
     def charge(self, call: LLMCall) -> None: ...
+
+
+if TYPE_CHECKING:  # mypy holds the real collaborators to these ports (no runtime import)
+    from stockbot.alerts import Alerter as _AppriseAlerter
+    from stockbot.store import Store
+
+    def _real_ones_fit(store: Store, alerter: _AppriseAlerter) -> tuple[ConsensusStore, Alerter]:
+        return store, alerter
 
 
 __all__ = ["Alerter", "CallBudget", "ConsensusStore", "StoredEvent"]
