@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from stockbot.errors import StockbotError
 from stockbot.config import MetricsSettings, RiskSettings, account_paths
 from stockbot.dashboard import metrics as figures
 from stockbot.domain import utcnow
@@ -40,8 +41,11 @@ DTE_BUCKETS = ((7, "0-7"), (14, "8-14"), (21, "15-21"), (30, "22-30"), (45, "31-
 FINDINGS = ("resolved", "unresolved", "booked", "closed", "closed_structures", "adopted", "orphans", "errors")
 
 
-class MetricsError(Exception):
-    """The endpoint cannot be served as configured (an address that is not loopback)."""
+class MetricsError(StockbotError):
+    """The endpoint cannot be served as configured (an address that is not loopback).
+
+    Caller: operator fix.
+    """
 
 
 def check_bind(settings: MetricsSettings) -> str:

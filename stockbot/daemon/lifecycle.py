@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from stockbot.errors import StockbotError
 from stockbot import log as slog
 from stockbot.clock import REAL_CLOCK, Clock
 from stockbot.config import ConfigError, Settings, load_settings, require_broker_keys
@@ -55,8 +56,11 @@ EXIT_CONFIG = 2  # the unit's RestartPreventExitStatus: an operator must fix som
 EXIT_REFUSED = 3  # could not reach a known state (broker, reconciliation): systemd may retry
 
 
-class StartupRefused(Exception):
-    """The daemon must not start trading; ``reason`` is meant for the operator."""
+class StartupRefused(StockbotError):
+    """The daemon must not start trading; ``reason`` is meant for the operator.
+
+    Caller: operator fix when ``exit_code`` is EXIT_CONFIG; retry (systemd restarts) when EXIT_REFUSED.
+    """
 
     def __init__(self, reason: str, exit_code: int = EXIT_REFUSED):
         super().__init__(reason)

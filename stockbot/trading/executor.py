@@ -31,11 +31,17 @@ class OrderBroker(Protocol):
 
 
 class UnresolvedOrderError(BrokerError):
-    """The broker's state of an order is unknown after every lookup: trading must pause."""
+    """The broker's state of an order is unknown after every lookup: trading must pause.
+
+    Caller: retry (reconciliation, before anything new is sent).
+    """
 
 
 class StructureRefused(RejectedError):
-    """The order is not allowed to exist (e.g. multi-leg options not sent as one mleg order)."""
+    """The order is not allowed to exist (e.g. multi-leg options not sent as one mleg order).
+
+    Caller: skip (the order is never sent).
+    """
 
 
 def make_client_order_id(account: str | None, decision_id: str, purpose: str, attempt: int) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 
 import structlog
 
+from stockbot.errors import StockbotError
 from stockbot.broker.errors import BrokerError, RejectedError
 from stockbot.trading.executor import OrderExecutor, UnresolvedOrderError
 from stockbot.domain import AssetClass, BrokerOrder, OrderIntent, PositionIntent, Side, utcnow
@@ -43,8 +44,11 @@ log = structlog.get_logger(__name__)
 ADOPTED_EVENT = "external_adopted"
 
 
-class ReconcileError(Exception):
-    """The broker's state could not be read or an order's fate is unknown: do not start trading."""
+class ReconcileError(StockbotError):
+    """The broker's state could not be read or an order's fate is unknown: do not start trading.
+
+    Caller: retry (reconcile again later; no new orders until it succeeds).
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,13 @@ tests fire them with ``Daemon.trigger`` (through the scheduler, like a timer wou
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from learning_helpers import ACCOUNT, KEY
+from learning_helpers import ACCOUNT
 
 from stockbot.broker.errors import AmbiguousSubmitError, InsufficientFundsError, PatternDayTraderError, RejectedError
 from stockbot.trading.executor import OrderExecutor

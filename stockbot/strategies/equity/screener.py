@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from stockbot.errors import StockbotError
 from stockbot.config import account_paths
 from stockbot.strategies.equity.dataset import Dataset, build_dataset, summarize, walk_forward
 from stockbot.strategies.equity.features import FEATURE_SCHEMA_VERSION, FEATURES, latest_features
@@ -34,8 +35,11 @@ Progress = Callable[[int, int, str], None]  # (steps done, steps total, stage)
 STALE_SESSIONS = 5  # a symbol whose last bar is this many sessions behind the ETF's is not ranked
 
 
-class ScreenerError(Exception):
-    """No usable model (missing, mismatched, not enough data): the caller holds, never guesses."""
+class ScreenerError(StockbotError):
+    """No usable model (missing, mismatched, not enough data): the caller holds, never guesses.
+
+    Caller: skip (HOLD this cycle; an operator fix if the model stays missing).
+    """
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Literal
 
+from stockbot.errors import StockbotError
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 UniverseName = Literal["nasdaq100", "sp500"]
 UNIVERSES: tuple[str, ...] = ("nasdaq100", "sp500")
@@ -26,8 +28,11 @@ ETFS: dict[str, str] = {"nasdaq100": "QQQ", "sp500": "SPY"}
 SYMBOL_RE = re.compile(r"^[A-Z]{1,5}(\.[A-Z])?$")
 
 
-class UniverseError(ValueError):
-    """A symbol outside the account's universe, or a broken constituent file."""
+class UniverseError(StockbotError, ValueError):
+    """A symbol outside the account's universe, or a broken constituent file.
+
+    Caller: skip (the symbol); operator fix (a broken constituent file).
+    """
 
 
 @dataclass(frozen=True, slots=True)
