@@ -18,18 +18,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from stockbot.errors import StockbotError
-from stockbot import log as slog
 from stockbot.clock import REAL_CLOCK, Clock
-from stockbot.config import ConfigError, Settings, load_settings, require_broker_keys
+from stockbot.config import Settings
 from stockbot.daemon import runtime
 from stockbot.daemon.health import Health, HealthState, LoopWatch
 from stockbot.daemon.jobs import NY, Jobs, Timings, build_scheduler, check_crons
+from stockbot.daemon.refusal import EXIT_CONFIG, EXIT_OK, StartupRefused, record_refusal
 from stockbot.flags import read_stop
 from stockbot.sdnotify import SdNotifier
 from stockbot.store import Store, StoreError, StoreLocked
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 
     from stockbot.alerts import Alerter
     from stockbot.broker.stream import QuoteFeed
-    from stockbot.config import LessonSettings
     from stockbot.daemon.health import MarketHours, StreamMonitor
     from stockbot.daemon.runtime import AccountRuntime
     from stockbot.lessons.capture import LessonCapture
@@ -51,23 +48,6 @@ if TYPE_CHECKING:
     from stockbot.trading.port import Broker, Strategy
 
 log = structlog.get_logger("daemon")
-EXIT_OK = 0
-EXIT_CONFIG = 2  # the unit's RestartPreventExitStatus: an operator must fix something first
-EXIT_REFUSED = 3  # could not reach a known state (broker, reconciliation): systemd may retry
-
-
-class StartupRefused(StockbotError):
-    """The daemon must not start trading; ``reason`` is meant for the operator.
-
-    Caller: operator fix when ``exit_code`` is EXIT_CONFIG; retry (systemd restarts) when EXIT_REFUSED.
-    """
-
-    def __init__(self, reason: str, exit_code: int = EXIT_REFUSED):
-        super().__init__(reason)
-        self.reason = reason
-        self.exit_code = exit_code
-
-
 class Daemon:
     """One account's process: start-up in order (each step may refuse), the scheduler and the
     quote stream, and a graceful stop. The collaborators come from ``runtime`` (the composition
@@ -453,61 +433,3 @@ class Daemon:
     def _status(self, text: str) -> None:
         log.info("daemon.startup", step=text)
         self.sd.status(f"starting: {text}")
-
-
-def record_refusal(account: str | None, reason: str, exit_code: int, *, capture: Any = None, store: Any = None,
-                   settings: Any = None) -> None:
-    """Write a refused start-up into the account's lessons (never raises).
-
-    Used before the lessons service exists too (bad settings, damaged state file): then a plain
-    LessonCapture without an index writes the lesson file; the next start indexes it."""
-    from stockbot.lessons.failure import Failure
-
-    kind = "config_error" if exit_code == EXIT_CONFIG else "startup_refused"
-    failure = Failure(kind, "daemon.startup", reason, {"reason": reason, "exit_code": exit_code},
-                      impact="The daemon did not start: no decisions, no management, no reconciliation for "
-                             "this account until it is fixed.")
-    try:
-        if capture is None:
-            from stockbot.lessons.capture import LessonCapture
-
-            capture = LessonCapture(account, store=store, settings=settings)
-        capture.capture(failure)
-    except Exception as exc:  # noqa: BLE001 - the refusal itself must still be reported
-        log.error("daemon.refusal_lesson_failed", error=f"{type(exc).__name__}: {exc}"[:300])
-
-
-async def serve(daemon: Daemon) -> int:
-    """Start ``daemon`` and run it until SIGTERM/SIGINT; returns the process exit code."""
-    daemon.install_signal_handlers()
-    try:
-        try:
-            await daemon.start()
-        except StartupRefused as exc:
-            print(f"stockbot: refusing to start account {daemon.account or 'default'}: {exc.reason}",
-                  file=sys.stderr)
-            return exc.exit_code
-        return await daemon.run_until_stopped()
-    finally:
-        daemon.remove_signal_handlers()
-
-
-def run_daemon(account: str | None) -> int:
-    """``stockbot run``: one account's daemon in the foreground; returns the exit code.
-
-    ConfigError (bad settings, missing keys) propagates: the CLI prints it and exits 2, after the
-    account's lessons recorded it."""
-    try:
-        settings = load_settings(account)
-    except ConfigError as exc:
-        record_refusal(account, f"configuration error: {exc}", EXIT_CONFIG)
-        raise
-    slog.configure(account, level=settings.log_level, secrets=settings.secrets())
-    if account:
-        os.environ["STOCKBOT_ACCOUNT"] = account
-    try:
-        require_broker_keys(settings)
-    except ConfigError as exc:
-        record_refusal(account, f"configuration error: {exc}", EXIT_CONFIG, settings=settings.lessons)
-        raise
-    return asyncio.run(serve(Daemon(settings)))
