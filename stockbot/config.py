@@ -38,20 +38,27 @@ class ConfigError(StockbotError):
 # --------------------------------------------------------------------------- accounts and paths
 
 
-def validate_account_id(account: str | None) -> str | None:
-    """Return ``account`` unchanged if it is a valid id (or None); raise ConfigError otherwise.
+class AccountId(str):
+    """An account id that passed :func:`validate_account_id`: a ``str`` (paths, JSON, SQLite take
+    it as is) whose type says the check was made, so it is made once per value, at the edge."""
 
-    The pattern is the whole defence against path escapes (``../x``), so it is checked here,
-    once, before any path is built from an id.
+    __slots__ = ()
+
+
+def validate_account_id(account: str | None) -> AccountId | None:
+    """``account`` as an :class:`AccountId` if it is a valid id (or None); ConfigError otherwise.
+
+    The pattern is the whole defence against path escapes (``../x``), so it is checked here
+    before any path is built from an id; an ``AccountId`` was checked already and passes as is.
     """
-    if account is None:
-        return None
+    if account is None or isinstance(account, AccountId):
+        return account
     if not isinstance(account, str) or not ACCOUNT_ID_RE.fullmatch(account):
         raise ConfigError(
             f"invalid account id {account!r}: use 1-32 characters of a-z, 0-9, '_' or '-', "
             "starting with a letter or digit (pattern ^[a-z0-9][a-z0-9_-]{0,31}$)"
         )
-    return account
+    return AccountId(account)
 
 
 def memory_root() -> Path:
@@ -460,6 +467,14 @@ class Settings(BaseSettings):
     def settings_customise_sources(cls, settings_cls, init_settings, *_, **__):  # type: ignore[override]
         return (init_settings,)
 
+    @field_validator("account", mode="after")
+    @classmethod
+    def _account(cls, v: str | None) -> str | None:
+        try:
+            return validate_account_id(v)  # kept as an AccountId: nothing downstream checks it again
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
     def secrets(self) -> list[str]:
         """Every secret value in these settings (for the log redactor)."""
         found: list[str] = []
@@ -527,7 +542,7 @@ def load_settings(account: str | None = None, environ: Mapping[str, str] | None 
 
     Raises ConfigError with one readable message naming the file, the setting and the problem.
     """
-    validate_account_id(account)
+    account = validate_account_id(account)
     environ = os.environ if environ is None else environ
     path = env_file_path(account)
     values = read_env_file(path)

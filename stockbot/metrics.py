@@ -31,7 +31,7 @@ from stockbot.config import MetricsSettings, RiskSettings, account_paths
 from stockbot.dashboard import metrics as figures
 from stockbot.domain import utcnow
 from stockbot.flags import read_stop
-from stockbot.options.condor import days_to_expiration
+from stockbot.options.dates import days_to_expiration
 from stockbot.options.occ import parse_occ
 from stockbot.status import FINAL_ORDER_STATES
 

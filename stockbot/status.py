@@ -15,22 +15,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from stockbot.config import (account_paths, accounts_root, load_settings, memory_dir, memory_root,
+from stockbot.config import (account_paths, load_settings, memory_dir, memory_root,
                              validate_account_id)
 from stockbot.flags import read_stop
-from stockbot.store import StoreError, iter_account_dbs
+from stockbot.store import StoreError
+from stockbot.store_read import known_accounts
 
 NY = ZoneInfo("America/New_York")
 FINAL_ORDER_STATES = ("filled", "canceled", "expired", "rejected")
-
-
-def known_accounts() -> list[str | None]:
-    """The default account (if it has state) plus every account directory under the root."""
-    accounts: list[str | None] = []
-    if account_paths(None)["state_db"].exists():
-        accounts.append(None)
-    accounts.extend(acc for acc, _ in iter_account_dbs(accounts_root()))
-    return accounts
 
 
 def _money(v: Decimal | None, signed: bool = False) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from stockbot.clock import REAL_CLOCK, Clock
 from stockbot.config import Settings
 from stockbot.daemon.health import HealthState, MarketHours, StreamMonitor
+from stockbot.daemon.timings import Timings
 from stockbot.store import Store
 from stockbot.strategies import bounds_for, build_strategy
 from stockbot.trading.deps import Notifier
@@ -26,7 +27,6 @@ from stockbot.trading.services import StrategyServices
 
 if TYPE_CHECKING:
     from stockbot.alerts import Alerter
-    from stockbot.daemon.jobs import Timings
     from stockbot.lessons.capture import LessonCapture
     from stockbot.lessons.failure import Failure
     from stockbot.lessons.service import LessonService

@@ -29,9 +29,8 @@ from stockbot import drought
 from stockbot.lessons.files import SHARED_SCOPE, LessonStore
 from stockbot.risk.states import TradingState
 from stockbot.risk.validation import ValidationReport, live_allowed, validation_report
-from stockbot.status import known_accounts
 from stockbot.store import Event, Store, StoreError
-from stockbot.store_read import readonly_store  # noqa: F401 - re-exported for the readers
+from stockbot.store_read import known_accounts, readonly_store  # noqa: F401 - re-exported for the readers
 
 NY = ZoneInfo("America/New_York")
 _SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}

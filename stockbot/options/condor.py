@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 
 from stockbot.config import CondorSettings
 from stockbot.domain import (AssetClass, Leg, OptionQuote, OptionRight, OrderClass, OrderIntent, OrderPurpose,
-                             PositionIntent, Side, as_utc)
+                             PositionIntent, Side)
+from stockbot.options.dates import days_to_expiration
 from stockbot.options.grid import common_wing_widths, nearest
 from stockbot.options.local_greeks import quote_delta
 from stockbot.options.occ import parse_occ
@@ -29,11 +30,6 @@ from stockbot.options.occ import parse_occ
 NY = ZoneInfo("America/New_York")
 CONTRACT_MULTIPLIER = 100
 CENT = Decimal("0.01")
-
-
-def days_to_expiration(expiration: date, now: datetime) -> int:
-    """Calendar days from ``now``'s New York date to ``expiration`` (0 on expiration day)."""
-    return (expiration - as_utc(now).astimezone(NY).date()).days
 
 
 # --------------------------------------------------------------------------- parameters

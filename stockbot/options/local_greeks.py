@@ -53,7 +53,7 @@ def quote_delta(q: OptionQuote, spot: float, t: float, rate: float = 0.0) -> flo
 def with_local_greeks(chain: Iterable[OptionQuote], spot: Decimal | float, now: datetime,
                       rate: float = 0.0) -> tuple[OptionQuote, ...]:
     """The chain with a missing delta / IV filled in where the quote allows (else left None)."""
-    from stockbot.options.condor import days_to_expiration  # condor imports this module
+    from stockbot.options.dates import days_to_expiration
 
     s = float(spot)
     out = []

@@ -16,7 +16,8 @@ from decimal import Decimal
 
 from stockbot.config import CondorSettings
 from stockbot.domain import OptionQuote, OptionRight
-from stockbot.options.condor import CondorParams, days_to_expiration
+from stockbot.options.condor import CondorParams
+from stockbot.options.dates import days_to_expiration
 from stockbot.options.grid import nearest
 
 WING_REGION = Decimal("0.25")  # strikes within 25% of spot: where shorts and wings of a condor sit

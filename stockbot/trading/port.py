@@ -19,7 +19,7 @@ from stockbot.domain import (AccountSnapshot, Bar, BrokerOrder, Clock, OptionCon
 
 if TYPE_CHECKING:
     from stockbot.consensus.runner import ConsensusResult
-    from stockbot.trading.deps import EngineDeps
+    from stockbot.risk.gate import RiskGate
 
 
 class Broker(Protocol):
@@ -106,11 +106,19 @@ class FillBooker(Protocol):
         ...
 
 
+class StrategyDeps(Protocol):
+    """What the daemon sets or reads on a strategy's collaborators (``trading.deps.EngineDeps``)."""
+
+    gate: RiskGate
+    # Why new entries must wait (the daemon's health), or None; set by the composition root.
+    entry_block: Callable[[], str | None] | None
+
+
 class Strategy(FillBooker, Protocol):
     """One account's strategy, as the daemon runs it."""
 
     name: str
-    deps: EngineDeps
+    deps: StrategyDeps
     lock: asyncio.Lock
 
     def stream_symbols(self) -> list[str]:

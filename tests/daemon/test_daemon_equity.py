@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import daemon_settings
+from daemonkit import daemon_settings
 
 from stockbot.config import EquitySettings
 from stockbot.strategies.equity.universes import load_universe

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from conftest import ACCOUNT, QUIET, daemon_settings
+from daemonkit import ACCOUNT, QUIET, daemon_settings
 
 from stockbot.daemon.jobs import Timings
 from stockbot.flags import remove_stop, write_stop

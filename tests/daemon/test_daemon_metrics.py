@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import ACCOUNT, KEY, SECRET, daemon_settings
+from daemonkit import ACCOUNT, KEY, SECRET, daemon_settings
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 

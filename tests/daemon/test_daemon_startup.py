@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ACCOUNT, KEY, QUIET
+from daemonkit import ACCOUNT, KEY, QUIET
 from simfixtures import pick_condor
 
 from stockbot.daemon import EXIT_CONFIG, EXIT_REFUSED, StartupRefused

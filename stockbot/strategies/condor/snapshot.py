@@ -22,7 +22,8 @@ from stockbot.broker.errors import NotFoundError
 from stockbot.config import Settings
 from stockbot.consensus.context import AccountConstraints, LessonRef, MarketContext, StrikeCandidate
 from stockbot.domain import AccountSnapshot, Clock, OptionQuote, OptionRight, Position, Quote
-from stockbot.options.condor import NY, days_to_expiration
+from stockbot.options.condor import NY
+from stockbot.options.dates import days_to_expiration
 from stockbot.options.ivrank import IVRank, atm_iv, iv_rank, realized_vol
 from stockbot.options.local_greeks import with_local_greeks
 from stockbot.store import Store

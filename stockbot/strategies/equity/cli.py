@@ -24,7 +24,7 @@ EXIT_ERROR = 1
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train``, ``screen``, ``picks`` and ``grade`` on the top-level parser."""
-    from stockbot.cli import add_account  # the same validated --account as every command
+    from stockbot.cli_args import add_account  # the same validated --account as every command
 
     p = subparsers.add_parser("train", help="train an equity/index account's screener (walk-forward validated)")
     add_account(p)
