@@ -289,6 +289,13 @@ def bench_requests(runs: int) -> dict[str, Any]:
 
     return measure_requests()
 
+def bench_reaction(runs: int) -> dict[str, Any]:
+    """Stream-triggered management: quote near a short strike -> the closing mleg order (ms)."""
+    out = subprocess.run([sys.executable, "-m", "stockbot.strategies.condor.bench_reaction", str(max(runs, 3))],
+                         capture_output=True, text=True, cwd=ROOT, timeout=900, check=True)
+    return json.loads(out.stdout[out.stdout.index("{"):])
+
+
 def bench_local_llm(runs: int) -> dict[str, Any]:
     """A real local model (extra `llm`): valid-vote share with/without the schema, s/vote, cost/decision."""
     from stockbot.llm_server import local_model_available
@@ -309,6 +316,7 @@ SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "memory": bench_memory,
     "screening": bench_screening,
     "requests": bench_requests,
+    "reaction": bench_reaction,
     "local_llm": bench_local_llm,
 }
 

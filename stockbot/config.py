@@ -268,6 +268,10 @@ class CondorSettings(_Slice):
     poll_interval_s: float = Field(1.0, gt=0, le=60)
     fill_timeout_s: float = Field(20.0, gt=0, le=600)
     cancel_timeout_s: float = Field(10.0, gt=0, le=600)
+    # A streamed underlying quote within this % of an open condor's short strike triggers a
+    # management pass at once (0 = only the interval); at most one per debounce window.
+    manage_trigger_pct: float = Field(1.0, ge=0, le=50)
+    manage_trigger_debounce_s: float = Field(60.0, ge=1, le=3600)
 
 
 class EquitySettings(_Slice):

@@ -53,7 +53,7 @@ def test_every_project_exception_says_what_the_caller_must_do(cls):
 
 def test_catching_the_root_catches_a_broker_fault_and_keeps_builtin_bases():
     from stockbot.broker.errors import TransientError
-    from stockbot.equities.universes import UniverseError
+    from stockbot.strategies.equity.universes import UniverseError
 
     with pytest.raises(StockbotError):
         raise TransientError("503", status=503)

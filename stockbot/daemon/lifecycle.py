@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from stockbot.lessons.service import LessonService
     from stockbot.llm_server import LocalServer
     from stockbot.metrics import MetricsServer
+    from stockbot.domain import Quote
     from stockbot.trading.port import Broker, Strategy
 
 log = structlog.get_logger("daemon")
@@ -284,7 +285,7 @@ class Daemon:
         from stockbot.broker.stream import QuoteFeed
 
         self.feed = QuoteFeed(self.settings.alpaca, rt.stream.symbols, asyncio.get_running_loop(),
-                              rt.stream.on_quote, rt.stream.on_event)
+                              self._on_quote, rt.stream.on_event)
         self.feed.start()
 
     def _start_metrics(self) -> None:
@@ -304,6 +305,22 @@ class Daemon:
         if self.metrics is not None:
             self.metrics.stop()
             self.metrics = None
+
+    def _on_quote(self, quote: Quote) -> None:
+        """Every streamed quote: freshness first, then the strategy may ask for management now."""
+        rt = self.rt
+        if rt is None:
+            return
+        rt.stream.on_quote(quote)
+        try:
+            wanted = rt.strategy.on_quote(quote)
+        except Exception as exc:  # noqa: BLE001 - a quote must never break the stream; the interval still manages
+            log.warning("daemon.quote_trigger_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return
+        if wanted and self.trigger("manage"):
+            rt.store.append_event("manage_triggered", {"symbol": quote.symbol, "bid": quote.bid, "ask": quote.ask,
+                                                       "quote_ts": quote.ts.isoformat()})
+            log.info("manage.triggered", symbol=quote.symbol, mid=str(quote.mid))
 
     def restart_feed(self) -> None:
         """Replace a stream thread that ended (the health job calls this; READY is not repeated)."""

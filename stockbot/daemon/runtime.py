@@ -108,11 +108,13 @@ def compose(settings: Settings, *, timings: Timings, store: Store, broker: Broke
     services = strategy_services(settings, store=store, broker=broker, lessons=lessons, capture=capture,
                                  alerter=alerter, clock=clock)
     strategy = build_strategy(services)
+    stream = StreamMonitor(strategy.stream_symbols(), store, notifier, silence_s=timings.stream_silence_s,
+                           monotonic=clock.monotonic)
     strategy.deps.entry_block = health.entry_block  # a degraded daemon blocks entries, not the process
+    max_age = settings.risk.max_quote_age_s
+    strategy.deps.streamed_quote = lambda symbol: stream.tracker.fresh(symbol, max_age)
     reconciler = Reconciler(settings.account, broker, store, services.executor, booker=strategy, capture=capture,
                             alerter=alerter, now=clock.now, timing=services.timing, lock=strategy.lock)
     hours = MarketHours(broker, ttl_s=timings.clock_ttl_s, monotonic=clock.monotonic)
-    stream = StreamMonitor(strategy.stream_symbols(), store, notifier, silence_s=timings.stream_silence_s,
-                           monotonic=clock.monotonic)
     return AccountRuntime(settings, clock, timings, store, broker, alerter, notifier, lessons, strategy, reconciler,
                           hours, stream, health)

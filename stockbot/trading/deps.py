@@ -17,7 +17,7 @@ import structlog
 
 from stockbot.trading.executor import OrderExecutor
 from stockbot.config import Settings
-from stockbot.domain import AccountSnapshot, BrokerOrder, OrderIntent, TradeContext, utcnow
+from stockbot.domain import AccountSnapshot, BrokerOrder, OrderIntent, Quote, TradeContext, utcnow
 from stockbot.trading.ladder import LadderTiming
 from stockbot.trading.riskctx import NY, order_counts, start_of_week_equity, validation_state
 from stockbot.flags import read_stop
@@ -99,6 +99,9 @@ class EngineDeps:
     # Why new entries must wait (the daemon's health: a stale quote stream), or None. Closing,
     # management and reconciliation never ask it.
     entry_block: Callable[[], str | None] | None = None
+    # The freshest streamed quote of a symbol, or None when the stream has none fresh enough;
+    # decisions price the underlying from it and fall back to REST (set by the composition root).
+    streamed_quote: Callable[[str], Quote | None] | None = None
 
     def entries_blocked(self) -> str | None:
         return None if self.entry_block is None else self.entry_block()

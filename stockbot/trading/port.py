@@ -112,6 +112,8 @@ class StrategyDeps(Protocol):
     gate: RiskGate
     # Why new entries must wait (the daemon's health), or None; set by the composition root.
     entry_block: Callable[[], str | None] | None
+    # The freshest streamed quote of a symbol (None when the stream is stale); set by the composition root.
+    streamed_quote: Callable[[str], Quote | None] | None
 
 
 class Strategy(FillBooker, Protocol):
@@ -137,4 +139,8 @@ class Strategy(FillBooker, Protocol):
 
     def extra_jobs(self, timings: Any) -> Sequence[ExtraJob]:
         """Jobs only this strategy has, on the daemon's ``Timings``."""
+        ...
+
+    def on_quote(self, quote: Quote) -> bool:
+        """A streamed quote arrived: True when it should start a management pass now."""
         ...

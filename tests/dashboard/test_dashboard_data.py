@@ -72,9 +72,10 @@ def test_capital_state_follows_the_engine_rule():
 def test_event_names_match_the_writers():
     from stockbot.strategies.condor.engine import CAPITAL_RESTORED, OUT_OF_CAPITAL
     from stockbot.daemon.jobs import JOB_NAMES
+    from stockbot.strategies.equity.services import JOBS as EQUITY_JOBS
 
     assert (metrics.OUT_OF_CAPITAL, metrics.CAPITAL_RESTORED) == (OUT_OF_CAPITAL, CAPITAL_RESTORED)
-    assert set(metrics.JOB_EVENTS) == set(JOB_NAMES) - {"health"}  # health runs leave no event
+    assert set(metrics.JOB_EVENTS) == (set(JOB_NAMES) | set(EQUITY_JOBS)) - {"health"}  # health runs leave no event
 
 
 def test_stream_state_and_job_runs():

@@ -249,15 +249,15 @@ async def test_an_ambiguous_submit_is_looked_up_and_booked_once(make_sim, store)
 
 async def test_jobs_train_only_when_the_model_is_missing_or_old(make_sim, store):
     from stockbot.broker.errors import BrokerError
-    from stockbot.strategies.equity.services import EquityJobs
+    from stockbot.strategies.equity.services import EquityStrategy
 
     sim = await make_sim()
     engine = make_engine(sim, store)
-    jobs = EquityJobs(engine, engine.deps.settings)
+    jobs = EquityStrategy(engine, engine.deps.settings)
     assert (await jobs.ensure_model()) is not None  # none yet: trains
     assert (await jobs.ensure_model()) is None  # fresh: nothing to do
     assert len(store.events(kind="screener_trained")) == 1
-    assert (await jobs.decision()).status == "rebalanced"
+    assert (await jobs.decide()).status == "rebalanced"
     assert (await jobs.advise()).path.name == "2026-11-18.json"
     assert (await jobs.grade()).pending_days == ["2026-11-18"]
     await fault(sim, kind="http_error", method="GET", path="/v2/clock", status=500, times=20)

@@ -121,7 +121,7 @@ class CondorEngine:
             blocked = self._capital_check(account)
             if blocked is not None:
                 return blocked
-        snap = await take_snapshot(d.broker, d.settings, d.now())
+        snap = await take_snapshot(d.broker, d.settings, d.now(), streamed=d.streamed_quote)
         await d.observe(snap.account)
         if d.settings.risk.trading_hours_only and not snap.clock.is_open:
             return DecisionOutcome("market_closed", f"market closed (next open {snap.clock.next_open.isoformat()})")
@@ -136,7 +136,8 @@ class CondorEngine:
         decision_id = new_decision_id("condor")
         result = await self.consensus.decide(market_context(snap, d.settings, rank, iv, got.refs),
                                              decision_id=decision_id)
-        self._record_decision(result, list(got.found), rank, iv, lessons_error=got.error)
+        self._record_decision(result, list(got.found), rank, iv, lessons_error=got.error,
+                              quote_source=snap.quote_source)
         if result.action is not Action.ENTER:
             return DecisionOutcome("hold", result.reason, decision_id, result)
         return await self._enter(result, snap, rank)
@@ -190,11 +191,11 @@ class CondorEngine:
     # ------------------------------------------------------------------ helpers
 
     def _record_decision(self, result: ConsensusResult, retrieved: list, rank: IVRank, iv: float | None, *,
-                         lessons_error: str | None = None) -> None:
+                         lessons_error: str | None = None, quote_source: str = "rest") -> None:
         kwargs = result.record_decision_kwargs()
         if retrieved:
             kwargs["lessons"] = [r.as_record() for r in retrieved]
-        kwargs["context"] = {**(kwargs.get("context") or {}), "atm_iv": iv,
+        kwargs["context"] = {**(kwargs.get("context") or {}), "atm_iv": iv, "quote_source": quote_source,
                              "iv_rank": {"value": rank.value, "method": rank.method.value, "reason": rank.reason}}
         if lessons_error is not None:
             kwargs["context"]["lessons_error"] = lessons_error

@@ -6,9 +6,10 @@ from typing import Any, Mapping, Sequence
 
 from stockbot.config import Settings
 from stockbot.consensus.schema import ParamBounds
-from stockbot.domain import BrokerOrder
+from stockbot.domain import BrokerOrder, Quote
 from stockbot.strategies.condor.engine import CondorEngine, DecisionOutcome
 from stockbot.strategies.condor.manage import ManageOutcome
+from stockbot.strategies.condor.move_trigger import MoveTrigger
 from stockbot.strategies.condor.recovery import CondorBooker
 from stockbot.trading.port import ExtraJob
 from stockbot.trading.services import StrategyServices
@@ -24,10 +25,11 @@ class CondorStrategy:
 
     name = "condor"
 
-    def __init__(self, engine: CondorEngine):
+    def __init__(self, engine: CondorEngine, trigger: MoveTrigger):
         self.engine = engine
         self.deps = engine.deps
         self.lock = engine.lock
+        self.trigger = trigger
         self._booker = CondorBooker(engine.deps.store, engine.deps.broker)
 
     def stream_symbols(self) -> list[str]:
@@ -40,7 +42,13 @@ class CondorStrategy:
         return await self.engine.decide()
 
     async def manage(self) -> Sequence[ManageOutcome]:
-        return await self.engine.manage()
+        try:
+            return await self.engine.manage()
+        finally:
+            self.trigger.forget()  # a close (or a new fill) changes the strikes to watch
+
+    def on_quote(self, quote: Quote) -> bool:
+        return self.trigger.on_quote(quote)
 
     def extra_jobs(self, timings: Any) -> Sequence[ExtraJob]:
         return ()
@@ -58,4 +66,4 @@ def build(services: StrategyServices) -> CondorStrategy:
     engine = CondorEngine(s.account, s.settings, s.broker, s.store, s.executor, s.gate, s.consensus,
                           lessons=s.lessons, capture=s.capture, alerter=s.alerter, timing=s.timing,
                           now=s.clock.now)
-    return CondorStrategy(engine)
+    return CondorStrategy(engine, MoveTrigger(s.store, s.settings.condor, s.clock.monotonic))

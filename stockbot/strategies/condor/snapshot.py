@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from stockbot.broker.errors import NotFoundError
 from stockbot.config import Settings
@@ -47,6 +47,7 @@ class CondorSnapshot:
     closes: tuple[Decimal, ...]
     positions: tuple[Position, ...]
     taken_at: datetime
+    quote_source: str = "rest"  # "stream": the freshest streamed quote priced the underlying
 
     @property
     def spot(self) -> Decimal:
@@ -80,14 +81,19 @@ def strike_window(spot: Decimal, closes: Sequence[Decimal], settings: Settings) 
     return max(Decimal(0), spot - half).quantize(Decimal("1")), (spot + half).quantize(Decimal("1"))
 
 
-async def take_snapshot(broker: Any, settings: Settings, now: datetime) -> CondorSnapshot:
+async def take_snapshot(broker: Any, settings: Settings, now: datetime,
+                        streamed: Callable[[str], Quote | None] | None = None) -> CondorSnapshot:
     """Read everything one decision needs from the broker (raises the broker's errors).
 
-    The chain is fetched for the configured DTE window (``CONDOR_DTE_MIN``..``CONDOR_DTE_MAX``)
-    and the ``strike_window`` only (see ``BENCHMARKS.md`` for the requests per decision)."""
+    The underlying is priced from the freshest streamed quote when ``streamed`` has one (no older
+    than ``RISK_MAX_QUOTE_AGE_S``), else from a REST latest quote. The chain is fetched for the
+    configured DTE window (``CONDOR_DTE_MIN``..``CONDOR_DTE_MAX``) and the ``strike_window`` only
+    (see ``BENCHMARKS.md`` for the requests per decision)."""
     c = settings.condor
     account = await broker.account()
-    quote = (await broker.latest_quotes([c.underlying])).get(c.underlying)
+    quote, source = (streamed(c.underlying) if streamed is not None else None), "stream"
+    if quote is None:
+        quote, source = (await broker.latest_quotes([c.underlying])).get(c.underlying), "rest"
     if quote is None:
         raise NotFoundError(f"the broker returned no quote for {c.underlying}")
     first = await broker.clock()
@@ -101,7 +107,7 @@ async def take_snapshot(broker: Any, settings: Settings, now: datetime) -> Condo
     positions = await broker.positions()
     # The clock is read again last, so every quote above is stamped no later than it: ages are >= 0.
     clock = await broker.clock()
-    return CondorSnapshot(account, clock, quote, tuple(chain), closes, tuple(positions), now)
+    return CondorSnapshot(account, clock, quote, tuple(chain), closes, tuple(positions), now, source)
 
 
 # --------------------------------------------------------------------------- IV history

@@ -24,7 +24,7 @@ import structlog
 
 from stockbot.config import Settings
 from stockbot.consensus.schema import ParamBounds
-from stockbot.domain import BrokerOrder
+from stockbot.domain import BrokerOrder, Quote
 from stockbot.strategies.equity.book import recover_fills
 from stockbot.strategies.equity.engine import EquityEngine, EquityOutcome
 from stockbot.strategies.equity.grading import GradeReport, Grader
@@ -36,6 +36,7 @@ from stockbot.trading.services import StrategyServices
 
 log = structlog.get_logger(__name__)
 RETRAIN_AFTER_DAYS = 7
+JOBS = ("advise", "grade", "train", "train_if_needed")  # this strategy's own jobs (``extra_jobs``)
 
 
 def bounds(settings: Settings) -> ParamBounds:
@@ -79,12 +80,16 @@ class EquityStrategy:
     async def manage(self) -> Sequence[ManageResult]:
         return ()  # an equity slate is managed by the next rebalance
 
+    def on_quote(self, quote: Quote) -> bool:
+        return False  # nothing to manage between rebalances
+
     def extra_jobs(self, timings: Any) -> Sequence[ExtraJob]:
-        return (ExtraJob("advise", self._advise_job, cron=timings.advise_cron, trading_days_only=True),
-                ExtraJob("grade", self._grade_job, cron=timings.grade_cron, trading_days_only=True),
-                ExtraJob("train", self._train_job, cron=timings.train_cron),
+        advise, grade, train, train_if_needed = JOBS
+        return (ExtraJob(advise, self._advise_job, cron=timings.advise_cron, trading_days_only=True),
+                ExtraJob(grade, self._grade_job, cron=timings.grade_cron, trading_days_only=True),
+                ExtraJob(train, self._train_job, cron=timings.train_cron),
                 # a fresh account needs a model before its first decision; minutes of work, so after READY
-                ExtraJob("train_if_needed", self._train_if_needed_job, once=True))
+                ExtraJob(train_if_needed, self._train_if_needed_job, once=True))
 
     def book_late_fill(self, row: Mapping[str, Any], order: BrokerOrder) -> str | None:
         return None  # the sweep below books every filled quantity the book has not seen
