@@ -89,18 +89,13 @@ def _fmt_dec(v: Decimal) -> str:
     return f"{v:,.2f}"
 
 
-CONDOR_OPTIONS_LEVEL = 3  # Alpaca's level 3 = spreads; an iron condor is two of them
-
-
 def strategy_refusal(settings: Settings, acct: Any) -> str | None:
-    """Why this account cannot trade its STRATEGY at all (None if it can). Used by preflight and
-    by ``stockbot run``, which refuses to start: every condor order would be rejected."""
-    level = int(getattr(acct, "options_level", 0) or 0)
-    if settings.strategy == "condor" and level < CONDOR_OPTIONS_LEVEL:
-        return (f"STRATEGY=condor needs options approval level {CONDOR_OPTIONS_LEVEL} (spreads); the broker "
-                f"reports level {level} for account {getattr(acct, 'account_number', '?')}: ask Alpaca for "
-                "level 3 or use STRATEGY=equity/index for this account")
-    return None
+    """Why this account cannot trade its STRATEGY at all (None if it can), as the strategy says.
+    Used by preflight and by ``stockbot run``, which refuses to start: every order would be rejected."""
+    from stockbot.strategies import module_for
+
+    refusal: str | None = module_for(settings.strategy).account_refusal(settings, acct)
+    return refusal
 
 
 def account_checks(settings: Settings, acct: Any) -> list[Check]:
@@ -121,9 +116,11 @@ def account_checks(settings: Settings, acct: Any) -> list[Check]:
     if e.options_level is not None:
         rows.append(Check("options level", str(e.options_level), str(acct.options_level),
                           int(acct.options_level) == e.options_level))
-    if settings.strategy == "condor":
-        rows.append(Check("options level for condors", f">= {CONDOR_OPTIONS_LEVEL} (STRATEGY=condor)",
-                          str(acct.options_level), strategy_refusal(settings, acct) is None))
+    from stockbot.strategies import module_for
+
+    need = module_for(settings.strategy).account_requirement(settings, acct)
+    if need is not None:  # what the strategy needs of the account: (check, expected, actual)
+        rows.append(Check(*need, strategy_refusal(settings, acct) is None))
     return rows
 
 

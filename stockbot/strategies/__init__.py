@@ -1,7 +1,8 @@
 """The strategy registry: ``STRATEGY`` -> the package that builds it.
 
-Adding a strategy = one package under ``strategies/`` with ``build(services) -> Strategy`` and
-``bounds(settings) -> ParamBounds``, plus one line here. Nothing else asks which strategy runs.
+Adding a strategy = one package under ``strategies/`` with ``build(services) -> Strategy``,
+``bounds(settings) -> ParamBounds``, ``account_refusal(settings, account) -> str | None`` and
+``account_requirement(settings, account)`` (its preflight row, or None), plus one line here. Nothing else asks which strategy runs.
 A strategy's package is imported only when an account runs it (the equity screener pulls in
 scikit-learn; a condor daemon never loads it).
 """

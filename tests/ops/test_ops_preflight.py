@@ -86,7 +86,7 @@ def test_paper_live_endpoint(url, paper, kind, ok):
 
 
 def test_blocked_or_inactive_account_fails():
-    acct = SimpleNamespace(status="ACCOUNT_UPDATED", trading_blocked=True, account_blocked=False,
+    acct = SimpleNamespace(account_number="PA1", status="ACCOUNT_UPDATED", trading_blocked=True, account_blocked=False,
                            equity=Decimal("5"), multiplier=Decimal("4"), shorting_enabled=False, options_level=0)
     rows = {c.name: c for c in account_checks(Settings(), acct)}
     assert not rows["status"].ok and not rows["not blocked"].ok and rows["equity"].ok

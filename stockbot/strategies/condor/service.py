@@ -6,13 +6,31 @@ from typing import Any, Mapping, Sequence
 
 from stockbot.config import Settings
 from stockbot.consensus.schema import ParamBounds
-from stockbot.domain import BrokerOrder, Quote
+from stockbot.domain import AccountSnapshot, BrokerOrder, Quote
 from stockbot.strategies.condor.engine import CondorEngine, DecisionOutcome
 from stockbot.strategies.condor.manage import ManageOutcome
 from stockbot.strategies.condor.move_trigger import MoveTrigger
 from stockbot.strategies.condor.recovery import CondorBooker
 from stockbot.trading.port import ExtraJob
 from stockbot.trading.services import StrategyServices
+
+
+OPTIONS_LEVEL = 3  # Alpaca's level 3 = spreads; an iron condor is two of them
+
+
+def account_refusal(settings: Settings, account: AccountSnapshot) -> str | None:
+    """Why this account cannot trade condors at all (every order would be rejected), or None."""
+    level = int(account.options_level or 0)
+    if level < OPTIONS_LEVEL:
+        return (f"STRATEGY=condor needs options approval level {OPTIONS_LEVEL} (spreads); the broker "
+                f"reports level {level} for account {account.account_number}: ask Alpaca for "
+                "level 3 or use STRATEGY=equity/index for this account")
+    return None
+
+
+def account_requirement(settings: Settings, account: AccountSnapshot) -> tuple[str, str, str] | None:
+    """The preflight row of what condors need of the account: (check, expected, actual)."""
+    return "options level for condors", f">= {OPTIONS_LEVEL} (STRATEGY=condor)", str(account.options_level)
 
 
 def bounds(settings: Settings) -> ParamBounds:

@@ -24,7 +24,7 @@ import structlog
 
 from stockbot.config import Settings
 from stockbot.consensus.schema import ParamBounds
-from stockbot.domain import BrokerOrder, Quote
+from stockbot.domain import AccountSnapshot, BrokerOrder, Quote
 from stockbot.strategies.equity.book import recover_fills
 from stockbot.strategies.equity.engine import EquityEngine, EquityOutcome
 from stockbot.strategies.equity.grading import GradeReport, Grader
@@ -37,6 +37,15 @@ from stockbot.trading.services import StrategyServices
 log = structlog.get_logger(__name__)
 RETRAIN_AFTER_DAYS = 7
 JOBS = ("advise", "grade", "train", "train_if_needed")  # this strategy's own jobs (``extra_jobs``)
+
+
+def account_refusal(settings: Settings, account: AccountSnapshot) -> str | None:
+    """Stock trading needs nothing beyond an unblocked account (checked for every strategy)."""
+    return None
+
+
+def account_requirement(settings: Settings, account: AccountSnapshot) -> tuple[str, str, str] | None:
+    return None
 
 
 def bounds(settings: Settings) -> ParamBounds:
