@@ -265,8 +265,8 @@ async def stream_control(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------------------ settings
 async def settings(request: web.Request) -> web.Response:
-    """``{"rate_limit_per_min": int, "mleg_fill": "touch"|"mid", "greeks_drop_fraction": 0..1,
-    "greeks_drop_seed": int}``; GET reads them."""
+    """``{"rate_limit_per_min": int, "mleg_fill": "touch"|"mid", "fill_chance": 0..1, "fill_delay_s": N,
+    "greeks_drop_fraction": 0..1, "greeks_drop_seed": int}``; GET reads them."""
     state = _state(request)
     if request.method == "POST":
         body = await _json(request)
@@ -279,13 +279,18 @@ async def settings(request: web.Request) -> web.Response:
             if body["mleg_fill"] not in ("touch", "mid"):
                 return _bad("mleg_fill must be touch or mid")
             state.exchange.mleg_fill = body["mleg_fill"]
+        if "fill_chance" in body or "fill_delay_s" in body:
+            try:
+                state.exchange.fill.set(body.get("fill_chance"), body.get("fill_delay_s"))
+            except (TypeError, ValueError) as exc:
+                return _bad(str(exc))
         if "greeks_drop_fraction" in body or "greeks_drop_seed" in body:
             try:
                 state.market.options.omission.set(body.get("greeks_drop_fraction"), body.get("greeks_drop_seed"))
             except (TypeError, ValueError) as exc:
                 return _bad(str(exc))
     return web.json_response({"rate_limit_per_min": state.limiter.per_min, "mleg_fill": state.exchange.mleg_fill,
-                              **state.market.options.omission.to_json()})
+                              **state.exchange.fill.to_json(), **state.market.options.omission.to_json()})
 
 
 async def tick(request: web.Request) -> web.Response:
@@ -320,7 +325,8 @@ def register(app: web.Application) -> None:
     GET  /_sim/accounts/{key_id}/orders
     POST /_sim/positions                   {"key_id"?, "symbol", "qty", "avg_entry_price"?, "adjust_cash"?}
     GET  /_sim/stream; POST /_sim/stream   {"disconnect"?, "silent"?, "allow_multiple"?, "quote_rate"?}
-    GET|POST /_sim/settings                {"rate_limit_per_min"?, "mleg_fill"?}
+    GET|POST /_sim/settings                {"rate_limit_per_min"?, "mleg_fill"?, "fill_chance"?, "fill_delay_s"?, ...}
+    GET|POST /_sim/trade_updates           {"silent"?, "duplicate"?, "disconnect"?} (trade_updates.py)
     POST /_sim/tick                        process every account now
     POST /_sim/persist/flush               write the state file now
     """

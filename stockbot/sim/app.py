@@ -299,6 +299,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stream-silent", action="store_true", help="the quote stream sends no data")
     p.add_argument("--stream-multiple", action="store_true",
                    help="allow several stream connections per key (default: the 2nd gets 406)")
+    from stockbot.sim.fill_settings import add_cli_args
+
+    add_cli_args(p)  # --fill-chance, --fill-delay-s
     return p.parse_args(argv)
 
 
@@ -337,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
                        rate_limit_per_min=args.rate_limit, mleg_fill=args.mleg_fill, faults=faults,
                        start_at=parse_rfc3339(args.start_at) if args.start_at else None, freeze=args.freeze)
     server.state.stream.set_silent(args.stream_silent)
+    from stockbot.sim.fill_settings import apply_cli
+
+    apply_cli(args, server)
     server.state.stream.allow_multiple_connections(args.stream_multiple)
 
     async def serve() -> None:

@@ -15,10 +15,13 @@ from typing import Callable
 
 from stockbot.options.occ import is_occ_symbol
 from stockbot.sim import exchange_fill as fill
+from stockbot.sim import exchange_rules as rules
 from stockbot.sim.accounts import SIM_NAMESPACE, Accounts, SimAccount
 from stockbot.sim.exchange_margin import ZERO, Pricer, apply_fill, valuate
 from stockbot.sim.exchange_model import SimError, SimOrder, SimPosition
 from stockbot.sim.exchange_parse import OrderSpec, invalid, parse_order, to_decimal
+from stockbot.sim.fill_settings import FillSettings
+from stockbot.sim.trade_updates import TradeUpdateHub
 from stockbot.sim.wire import CODE_FORBIDDEN, CODE_NOT_FOUND, CODE_UNPROCESSABLE
 
 FILL_MODELS = ("touch", "mid")
@@ -47,6 +50,12 @@ class Exchange:
         self._known: dict[str, bool] = {}
         self._close_cache = None
         self.lastday_cache: dict = {}  # (symbol, date) -> previous close, for position views
+        self.fill = FillSettings()  # chance and delay of marketable limit fills
+        self.trade_updates = TradeUpdateHub()  # the /stream websocket's trade_updates
+
+    def publish(self, account: SimAccount) -> None:
+        """Push one trade update per order change of ``account`` to its stream listeners."""
+        self.trade_updates.publish(account, self.clock.now())
 
     # ----------------------------------------------------------------- helpers
     def now(self) -> datetime:
@@ -92,6 +101,7 @@ class Exchange:
                 changed |= self._work(account, order, pricer, now)
         changed |= self._roll_day(account, now, pricer)
         if changed:
+            self.publish(account)
             self.on_change()
 
     def process_all(self) -> None:
@@ -105,7 +115,8 @@ class Exchange:
             order.set_status("new", now)
             changed = True
         try:
-            filled = fill.try_fill(account, order, pricer, now, self.mleg_fill)
+            filled = fill.try_fill(account, order, pricer, now, self.mleg_fill,
+                                   lambda o: self.fill.may_fill(o, now, self.seed))
         except (KeyError, ValueError):  # the market cannot quote it (e.g. a delisted contract)
             filled = False
         if not filled and order.time_in_force in ("ioc", "fok"):
@@ -146,9 +157,11 @@ class Exchange:
         return valuate(account.cash, account.positions.values(), account.spec.multiplier, pricer or self.pricer())
 
     # ----------------------------------------------------------------- orders
-    def submit(self, account: SimAccount, body) -> SimOrder:
+    def submit(self, account: SimAccount, body, *, publish: bool = True) -> SimOrder:
         """Validate, check and place an order; fill it at once when it is marketable."""
         spec = parse_order(body, self.is_known)
+        if spec.notional is not None:
+            spec = self._notional_qty(spec)
         if spec.client_order_id is not None and spec.client_order_id in account.by_client_id:
             raise SimError(422, CODE_UNPROCESSABLE, "client_order_id must be unique")
         if self.faults is not None:
@@ -163,8 +176,21 @@ class Exchange:
             self._work(account, order, pricer, now)
         elif order.time_in_force in ("ioc", "fok"):
             fill.finish(account, order, "canceled", now)
+        if publish:
+            self.publish(account)
         self.on_change()
         return order
+
+    def _notional_qty(self, spec: OrderSpec) -> OrderSpec:
+        """A notional market order buys/sells the fractional qty the dollars pay at the touch."""
+        from dataclasses import replace
+
+        bid, ask = self.pricer().touch(spec.symbol)
+        price = ask if spec.side == "buy" else bid
+        qty = (spec.notional / price).quantize(Decimal("0.000000001"), rounding=ROUND_DOWN)
+        if qty <= 0:
+            raise invalid("notional is too small for one share fraction")
+        return replace(spec, qty=qty)
 
     def _build(self, account: SimAccount, spec: OrderSpec, reserve: Decimal) -> SimOrder:
         now = self.now()
@@ -179,7 +205,7 @@ class Exchange:
                              self._intent(account, spec.symbol, spec.side) if spec.symbol else None),
                          status=status,
                          extended_hours=spec.extended_hours, expires_at=expires, updated_at=now,
-                         reserved=reserve)
+                         reserved=reserve, notional=None if spec.notional is None else str(spec.notional))
         for leg in spec.legs:
             lid = self.new_id()
             order.legs.append(SimOrder(
@@ -202,11 +228,14 @@ class Exchange:
         legs = spec.legs or ()
         if spec.order_class == "mleg":
             if level < 3:
-                raise forbidden(f"account is not eligible for multi-leg option orders (options trading level {level}, needs 3)")
+                raise rules.refusal("options_level", level=level)
             for leg in legs:
                 self._check_close_qty(account, leg.symbol, leg.side, spec.qty * leg.ratio_qty, leg.position_intent)
+            rules.check_pdt(account, [(leg.symbol, leg.side) for leg in legs], self.clock.now(), fill.NY)
             return
         self._check_close_qty(account, spec.symbol, spec.side, spec.qty, spec.position_intent)
+        rules.check_pdt(account, [(spec.symbol, spec.side)], self.clock.now(), fill.NY)
+        rules.check_uncovered(account, spec.symbol, spec.side, spec.qty)
         pos = account.positions.get(spec.symbol)
         held = pos.qty if pos else ZERO
         after = held + (spec.qty if spec.side == "buy" else -spec.qty)
@@ -221,7 +250,9 @@ class Exchange:
         if spec.side == "buy" and after > 0 and level < 2:
             raise forbidden(f"account is not eligible to buy options (options trading level {level}, needs 2)")
         if spec.side == "sell" and after < 0 and level < 3 and self._uncovered_call(account, spec, after):
-            raise forbidden(f"uncovered short calls need options trading level 3 (level {level})")
+            stock = account.positions.get(fill.parse_occ(spec.symbol).underlying)
+            raise forbidden(f"insufficient underlying qty available for covered call (required: {int(-after * 100)}, "
+                            f"available: {int(stock.qty) if stock and stock.qty > 0 else 0})")
 
     def _uncovered_call(self, account: SimAccount, spec: OrderSpec, after: Decimal) -> bool:
         contract = fill.parse_occ(spec.symbol)
@@ -298,6 +329,7 @@ class Exchange:
         if not order.is_open:
             raise SimError(422, CODE_UNPROCESSABLE, f"order is already in \"{order.status}\" state")
         fill.finish(account, order, "canceled", self.now())
+        self.publish(account)
         self.on_change()
         return order
 
@@ -307,6 +339,7 @@ class Exchange:
             fill.finish(account, order, "canceled", self.now())
             canceled.append(order)
         if canceled:
+            self.publish(account)
             self.on_change()
         return canceled
 

@@ -6,7 +6,8 @@ Simplifications (deliberate, so that fills are deterministic for a seed and a ti
   (no partial fills, no queue position, no slippage, no fees).
 - Market orders fill at the touch: buys at the ask, sells at the bid. Limit orders fill at the
   touch once it is at least as good as the limit (buy: ask <= limit; sell: bid >= limit), else they
-  rest and are re-checked on every request of the account and on the periodic tick.
+  rest and are re-checked on every request of the account and on the periodic tick. A marketable
+  limit may still be held back by the fill chance and delay (``fill_settings``).
   Stop orders trigger when the mid crosses the stop, then act as market (stop) or limit (stop_limit).
 - mleg orders fill all legs together or none. Net price = sum over legs of +ratio x price for buys
   and -ratio x price for sells (positive = debit, negative = credit). With the default "touch"
@@ -104,12 +105,15 @@ def mleg_net(order: SimOrder, prices: dict[str, Decimal]) -> Decimal:
     return net
 
 
-def try_fill(account: SimAccount, order: SimOrder, pricer: Pricer, now: datetime, model: str) -> bool:
+def try_fill(account: SimAccount, order: SimOrder, pricer: Pricer, now: datetime, model: str,
+             may_fill=None) -> bool:
     """Fill ``order`` completely if it is marketable now; book cash and positions. Returns True
-    when it filled. The caller has checked that the market is open."""
+    when it filled. The caller has checked that the market is open. ``may_fill(order)``, asked
+    only once the order is marketable, can still hold it back (the fill chance and delay of
+    ``fill_settings``)."""
     if order.is_mleg:
         found = mleg_prices(order, pricer, model)
-        if found is None:
+        if found is None or (may_fill is not None and not may_fill(order)):
             return False
         net, prices = found
         for leg in order.legs:
@@ -120,7 +124,7 @@ def try_fill(account: SimAccount, order: SimOrder, pricer: Pricer, now: datetime
         _mark_filled(order, order.qty, net, now)
     else:
         price = simple_fill_price(order, pricer)
-        if price is None:
+        if price is None or (may_fill is not None and not may_fill(order)):
             return False
         account.cash = apply_fill(account.positions, account.cash, order.symbol, order.asset_class,
                                   order.side, order.qty, price)

@@ -150,6 +150,9 @@ class SimOrder:
     reserved: Decimal = Decimal(0)  # buying power held while the order works
     stop_triggered: bool = False
     reject_reason: str = ""
+    replaces: str | None = None  # the order this one replaced (PATCH /v2/orders/{id})
+    replaced_by: str | None = None
+    notional: str | None = None  # a notional market order's dollar amount, as sent
 
     @property
     def is_open(self) -> bool:
@@ -189,13 +192,13 @@ class SimOrder:
             "expires_at": ts(self.expires_at),
             "canceled_at": ts(self.canceled_at),
             "failed_at": ts(self.failed_at),
-            "replaced_at": None,
-            "replaced_by": None,
-            "replaces": None,
+            "replaced_at": ts(self.updated_at) if self.status == "replaced" else None,
+            "replaced_by": self.replaced_by,
+            "replaces": self.replaces,
             "asset_id": "" if parent else asset_id_for(self.symbol),
             "symbol": self.symbol,
             "asset_class": self.asset_class,
-            "notional": None,
+            "notional": self.notional,
             "qty": money(self.qty),
             "filled_qty": money(self.filled_qty),
             "filled_avg_price": money(self.filled_avg_price),

@@ -47,6 +47,7 @@ class OrderSpec:
     stop_price: Decimal | None = None
     extended_hours: bool = False
     legs: tuple[LegSpec, ...] = field(default_factory=tuple)
+    notional: Decimal | None = None  # dollars of a stock market order (its qty is set at submit)
 
 
 def invalid(message: str) -> SimError:
@@ -75,11 +76,18 @@ def parse_order(body: Any, is_known: Callable[[str], bool]) -> OrderSpec:
     """Validate an order body. ``is_known(symbol)`` says whether the symbol trades here."""
     if not isinstance(body, dict):
         raise SimError(400, CODE_BAD_REQUEST, "request body format is invalid")
+    notional = None
     if body.get("notional") not in (None, ""):
-        raise invalid("notional orders are not supported by stockbot sim; send qty")
-    if body.get("qty") in (None, ""):
+        if body.get("qty") not in (None, ""):
+            raise invalid("only one of qty or notional may be given")
+        notional = to_decimal(body["notional"], "notional")
+        if notional < 1:
+            raise invalid("notional must be at least 1")
+        qty = Decimal(1)  # placeholder until the exchange prices the order
+    elif body.get("qty") in (None, ""):
         raise invalid("qty is required")
-    qty = to_decimal(body["qty"], "qty")
+    else:
+        qty = to_decimal(body["qty"], "qty")
     if qty <= 0:
         raise invalid("qty must be > 0")
     order_class = str(body.get("order_class") or "simple")
@@ -109,8 +117,17 @@ def parse_order(body: Any, is_known: Callable[[str], bool]) -> OrderSpec:
     common = dict(client_order_id=client_id, qty=qty, type=otype, time_in_force=tif,
                   extended_hours=extended, limit_price=limit, stop_price=stop)
     if order_class == "mleg":
+        if notional is not None:
+            raise invalid("notional is not allowed for mleg orders")
         return _parse_mleg(body, common, is_known)
-    return _parse_simple(body, common, is_known)
+    spec = _parse_simple(body, common, is_known)
+    if notional is not None:
+        if spec.asset_class != "us_equity" or otype != "market" or tif != "day":
+            raise invalid("notional orders must be day market orders for stock")
+        from dataclasses import replace
+
+        spec = replace(spec, notional=notional)
+    return spec
 
 
 def _price(body: dict, name: str, *, required: bool) -> Decimal | None:
@@ -155,8 +172,8 @@ def _parse_simple(body: dict, common: dict, is_known: Callable[[str], bool]) -> 
 def _check_option_common(common: dict) -> None:
     if common["qty"] != common["qty"].to_integral_value():
         raise invalid("qty must be a whole number of contracts for options")
-    if common["time_in_force"] != "day":
-        raise invalid("options orders support only time_in_force day")
+    if common["time_in_force"] != "day":  # Alpaca's words for it (options are day-only)
+        raise invalid("order_time_in_force provided not supported for options trading")
     if common["extended_hours"]:
         raise invalid("options orders cannot trade in extended hours")
 
@@ -166,8 +183,7 @@ def _parse_mleg(body: dict, common: dict, is_known: Callable[[str], bool]) -> Or
         raise invalid("symbol and side must not be set on an mleg order; set them on the legs")
     if common["type"] not in ("market", "limit"):
         raise invalid("mleg orders support only market and limit types")
-    if common["type"] == "limit" and common["limit_price"] == 0:
-        raise invalid("limit_price must not be 0")
+    # limit_price 0 is an even-money spread (no debit, no credit): Alpaca accepts it.
     _check_option_common(common)
     legs_raw = body.get("legs")
     if not isinstance(legs_raw, list) or not 2 <= len(legs_raw) <= 4:

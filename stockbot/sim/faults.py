@@ -13,6 +13,7 @@ A fault is a rule added through ``POST /_sim/faults`` (or ``--fault JSON`` on th
 | ``rate_limit`` | answer matching requests with 429 / 42910000 and ``X-RateLimit-*`` headers. |
 | ``latency`` | delay matching requests by ``ms`` milliseconds. |
 | ``reject_orders`` | refuse the next ``times`` valid orders with ``status``/``code``/``message`` (default 403 / 40310000). |
+| ``reject_as`` | refuse the next matching orders (``times``) as Alpaca refuses them for ``reason``: ``insufficient_qty``, ``held_for_orders``, ``buying_power``, ``pattern_day_trader`` (40310100), ``options_tif`` (422), ``uncovered``, ``options_level`` — the codes and messages of ``exchange_rules`` (optional ``symbols``: only orders touching one of them). |
 | ``reject_single_leg_options`` | the "non-mleg multi-order partial-fill" mode: single-leg option orders for ``symbols`` (``"*"`` = every option; optional ``sides``) are refused (default 403 / 40310000), mleg orders are not. Sequential legs then leave a naked short (the LL-221 failure). |
 
 Common fields: ``method`` (e.g. ``"POST"``), ``path`` (a regular expression that must match the
@@ -42,8 +43,9 @@ STREAM_PATHS = frozenset({"/v2/iex", "/v2/sip", "/v2/test", "/v2/delayed_sip"})
 DATA_PREFIXES = ("/v2/stocks", "/v1beta1/", "/v1beta3/")
 MAX_BODY_LOG = 8192
 
-KINDS = ("http_error", "rate_limit", "latency", "reject_orders", "reject_single_leg_options")
-_DEFAULT_STATUS = {"http_error": 500, "rate_limit": 429, "reject_orders": 403, "reject_single_leg_options": 403}
+KINDS = ("http_error", "rate_limit", "latency", "reject_orders", "reject_single_leg_options", "reject_as")
+_DEFAULT_STATUS = {"http_error": 500, "rate_limit": 429, "reject_orders": 403, "reject_single_leg_options": 403,
+                   "reject_as": 403}
 _DEFAULT_MESSAGE = {
     500: "internal server error", 502: "bad gateway", 503: "service unavailable", 504: "gateway timeout",
     429: "rate limit exceeded",
@@ -66,6 +68,7 @@ class FaultRule:
     ms: int = 0
     symbols: list[str] = field(default_factory=list)
     sides: list[str] = field(default_factory=list)
+    reason: str = ""
     hits: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -116,6 +119,11 @@ class Faults:
         kw.setdefault("status", _DEFAULT_STATUS.get(kind, 0))
         if kind == "latency" and int(kw.get("ms", 0)) <= 0:
             raise ValueError("a latency fault needs ms > 0")
+        if kind == "reject_as":
+            from stockbot.sim.exchange_rules import REASONS
+
+            if kw.get("reason") not in REASONS:
+                raise ValueError(f"reject_as needs a reason: one of {', '.join(REASONS)}")
         if kind == "reject_single_leg_options" and not kw.get("symbols"):
             raise ValueError("reject_single_leg_options needs symbols (or [\"*\"])")
         if kw.get("body", "json") not in ("json", "html", "empty"):
@@ -156,10 +164,19 @@ class Faults:
     def check_order(self, key_id: str, spec) -> None:
         """Raise the SimError of a rule that refuses this (already validated) order."""
         for rule in self._rules:
-            if not rule.matches("POST", "/v2/orders", key_id) or rule.kind not in ("reject_orders", "reject_single_leg_options"):
+            if not rule.matches("POST", "/v2/orders", key_id) or rule.kind not in (
+                    "reject_orders", "reject_single_leg_options", "reject_as"):
                 continue
             if rule.kind == "reject_single_leg_options" and not self._single_leg_hit(rule, spec):
                 continue
+            if rule.kind == "reject_as":
+                touched = {leg.symbol for leg in spec.legs} | ({spec.symbol} if spec.symbol else set())
+                if rule.symbols and not touched.intersection(rule.symbols):
+                    continue
+                rule.consume()
+                from stockbot.sim.exchange_rules import refusal
+
+                raise refusal(rule.reason, requested=spec.qty)
             rule.consume()
             raise SimError(rule.status, rule.code if rule.code is not None else CODE_FORBIDDEN,
                            rule.message or "order rejected")

@@ -168,7 +168,10 @@ async def get_order(request: web.Request) -> web.Response:
 
 async def get_order_by_client_id(request: web.Request) -> web.Response:
     _state, account = _ctx(request)
-    order = account.by_client_id.get(request.query.get("client_order_id", ""))
+    cid = request.query.get("client_order_id", "")
+    order = account.by_client_id.get(cid)
+    if order is None:  # a leg of an mleg order is found by its own client_order_id too
+        order = next((o for o in account.by_id.values() if o.parent_id is not None and o.client_order_id == cid), None)
     if order is None:
         return error_response(404, CODE_NOT_FOUND, "order not found")
     return web.json_response(order.to_json(nested=query_bool(request.query.get("nested"), True)))
@@ -190,9 +193,18 @@ async def cancel_all_orders(request: web.Request) -> web.Response:
 
 
 async def replace_order(request: web.Request) -> web.Response:
-    _ctx(request)
-    return error_response(422, CODE_UNPROCESSABLE, "order replacement is not supported by stockbot sim; "
-                                                   "cancel and submit a new order")
+    from stockbot.sim.exchange_replace import replace_order as replace
+
+    state, account = _ctx(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        return error_response(400, 40010000, "request body format is invalid")
+    try:
+        order = replace(state.exchange, account, request.match_info["order_id"], body)
+    except SimError as err:
+        return _err(err)
+    return web.json_response(order.to_json())
 
 
 # ------------------------------------------------------------ clock, calendar
@@ -270,3 +282,6 @@ def register(app: web.Application) -> None:
     r.add_get("/v2/calendar", get_calendar)
     r.add_get("/v2/assets", list_assets)
     r.add_get("/v2/assets/{symbol}", get_asset)
+    from stockbot.sim import trade_updates  # the trading websocket /stream and its admin controls
+
+    trade_updates.register(app, lambda a: (a[SIM_KEY].exchange.trade_updates, a[SIM_KEY].accounts))

@@ -145,7 +145,7 @@ def test_ratio_spread_leg_quantities(frozen):
     ({"dup": True}, "unique symbols"),
     ({"ratio": (2, 4)}, "simplest form"),
     ({"type": "stop", "stop_price": 1}, "market and limit"),
-    ({"time_in_force": "gtc"}, "time_in_force day"),
+    ({"time_in_force": "gtc"}, "not supported for options trading"),
 ])
 def test_mleg_validation(frozen, body, fragment):
     c = trading_client(frozen)
