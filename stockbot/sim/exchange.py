@@ -279,7 +279,7 @@ class Exchange:
             return
         available = self.available_to_close(account, symbol, side)
         if available < qty:
-            raise forbidden(f"insufficient qty available for order (requested: {qty}, available: {max(available, ZERO)})")
+            raise rules.refusal("insufficient_qty", requested=rules.num(qty), available=rules.num(max(available, ZERO)))
 
     def _check_buying_power(self, account: SimAccount, spec: OrderSpec, pricer: Pricer) -> Decimal:
         """Refuse the order when it needs more buying power than is free; return what it holds."""
@@ -368,8 +368,7 @@ class Exchange:
         side = "sell" if pos.qty > 0 else "buy"
         available = self.available_to_close(account, symbol, side)
         if amount > available:
-            raise forbidden(f"insufficient qty available for order (requested: {amount}, "
-                            f"available: {max(available, ZERO)})")
+            raise rules.refusal("insufficient_qty", requested=rules.num(amount), available=rules.num(max(available, ZERO)))
         body = {"symbol": symbol, "qty": str(amount), "side": side, "type": "market", "time_in_force": "day",
                 "position_intent": "sell_to_close" if side == "sell" else "buy_to_close"}
         return self.submit(account, body)

@@ -45,6 +45,12 @@ CODES = {"pattern_day_trader": CODE_PDT, "options_tif": CODE_UNPROCESSABLE}
 REASONS = tuple(MESSAGES)
 
 
+def num(value: Decimal) -> str:
+    """A quantity as Alpaca prints it in messages: ``2``, ``0.5`` (no trailing zeros)."""
+    text = format(Decimal(value).normalize(), "f")
+    return text
+
+
 def refusal(reason: str, **fields) -> SimError:
     """The SimError Alpaca answers for ``reason`` (missing message fields read as "?")."""
     if reason not in MESSAGES:

@@ -174,9 +174,9 @@ class Faults:
                 if rule.symbols and not touched.intersection(rule.symbols):
                     continue
                 rule.consume()
-                from stockbot.sim.exchange_rules import refusal
+                from stockbot.sim.exchange_rules import num, refusal
 
-                raise refusal(rule.reason, requested=spec.qty)
+                raise refusal(rule.reason, requested=num(spec.qty))
             rule.consume()
             raise SimError(rule.status, rule.code if rule.code is not None else CODE_FORBIDDEN,
                            rule.message or "order rejected")

@@ -48,7 +48,8 @@ class FillSettings:
         """Whether a marketable ``order`` may fill at this check (market orders always may)."""
         if order.type not in ("limit", "stop_limit"):
             return True
-        if (now - order.created_at).total_seconds() < self.delay_s:
+        # (a frozen clock stamps orders a microsecond apart, after "now": never a negative rest)
+        if self.delay_s > 0 and (now - order.created_at).total_seconds() < self.delay_s:
             return False
         if self.chance >= 1.0:
             return True
