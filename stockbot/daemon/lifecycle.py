@@ -174,6 +174,9 @@ class Daemon:
         await self._reconcile_startup(rt)
         scheduler = self._start_scheduler(rt)
         self._start_stream(rt)
+        from stockbot.trading.trade_updates import attach_trade_updates
+
+        self.trade_updates = attach_trade_updates(rt, asyncio.get_running_loop())  # polling stays the fallback
         self._start_metrics()
         self.loop_watch.start()
         self.started = True
@@ -410,6 +413,8 @@ class Daemon:
         in_flight = [o["client_order_id"] for o in orders_in_flight(self.store)] if self.store is not None else []
         if self.feed is not None:
             await asyncio.to_thread(self.feed.stop)
+        if getattr(self, "trade_updates", None) is not None:
+            await self.trade_updates.stop()
         self.loop_watch.stop()
         if self.store is not None:
             self.store.append_event("daemon_stop", {"reason": self.stop_reason or "requested", "waited_s": waited,
