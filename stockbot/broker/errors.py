@@ -1,7 +1,9 @@
 """Broker faults, translated once at the boundary into a small hierarchy.
 
 - TransientError: timeouts, connection resets, 5xx, 429 -> safe to retry (idempotent calls only).
-- RejectedError: 4xx the broker decided on (bad order, no buying power...) -> never retried.
+- RejectedError: 4xx the broker decided on (bad order, no buying power...) -> never retried; its
+  subclasses name Alpaca's refusals (``rejection_kind``): buying power, PDT (40310100), qty not
+  available / held for orders, an uncovered leg, the options level, an unsupported time in force.
 - NotFoundError: the thing does not exist (404 / 40410000).
 - AmbiguousSubmitError: an order POST whose outcome is unknown -> look it up by client id.
 """
@@ -60,6 +62,50 @@ class PatternDayTraderError(RejectedError):
 PDT_CODE = 40310100
 
 
+class QtyUnavailableError(RejectedError):
+    """40310000 "insufficient qty available for order": more than the position, or qty already
+    held by working orders. Cancel or re-read the orders first; resending cannot help."""
+
+
+class UncoveredOptionError(RejectedError):
+    """40310000: selling a long leg would leave its short uncovered (the "naked" refusal). Close
+    the spread as one mleg order, or the short first."""
+
+
+class OptionsNotPermittedError(RejectedError):
+    """The account's options level does not allow the order (a spread needs level 3): a
+    configuration matter for the operator, never a retry."""
+
+
+class UnsupportedOrderError(RejectedError):
+    """The order's shape is refused ("order_time_in_force provided not supported for options
+    trading"): a configuration error of ours, never a retry."""
+
+
+def rejection_kind(code: int | None, message: str) -> str:
+    """Which of Alpaca's refusals ``code`` + ``message`` is: pattern_day_trader, buying_power,
+    held_for_orders / insufficient_qty, uncovered, options_level, unsupported_order or other."""
+    text = (message or "").lower()
+    if code == PDT_CODE or "pattern day trad" in text:
+        return "pattern_day_trader"
+    if "buying power" in text:
+        return "buying_power"
+    if "insufficient qty" in text or "held_for_orders" in text:
+        return "held_for_orders" if "held" in text else "insufficient_qty"
+    if "uncovered" in text or "covered call" in text or "naked" in text:
+        return "uncovered"
+    if "not eligible" in text or "options trading level" in text or "not approved for options" in text:
+        return "options_level"
+    if "not supported" in text and ("time_in_force" in text or "options" in text):
+        return "unsupported_order"
+    return "other"
+
+
+_KIND_CLASS = {"insufficient_qty": QtyUnavailableError, "held_for_orders": QtyUnavailableError,
+               "uncovered": UncoveredOptionError, "options_level": OptionsNotPermittedError,
+               "unsupported_order": UnsupportedOrderError}
+
+
 class NotFoundError(RejectedError):
     """The order, position or symbol does not exist.
 
@@ -99,11 +145,12 @@ def translate(exc: BaseException) -> BrokerError:
             return TransientError(text, status=status, code=code)
         if status == 404 or code == 40410000:
             return NotFoundError(text, status=status, code=code)
-        if status == 403 and "buying power" in message.lower():
+        kind = rejection_kind(code, message)
+        if status == 403 and kind == "buying_power":
             return InsufficientFundsError(text, status=status, code=code)
-        if code == PDT_CODE or "pattern day trad" in message.lower():
+        if kind == "pattern_day_trader":
             return PatternDayTraderError(text, status=status, code=code)
-        return RejectedError(text, status=status, code=code)
+        return _KIND_CLASS.get(kind, RejectedError)(text, status=status, code=code)
     if isinstance(exc, (requests.Timeout, requests.ConnectionError, TimeoutError, ConnectionError)):
         return TransientError(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, requests.RequestException):

@@ -23,6 +23,7 @@ from stockbot.trading.executor import OrderExecutor
 from stockbot.trading.ladder import LadderTiming
 from stockbot.trading.port import Broker, Strategy
 from stockbot.trading.reconciler import Reconciler
+from stockbot.trading.rejections import with_rejections
 from stockbot.trading.services import StrategyServices
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ def compose(settings: Settings, *, timings: Timings, store: Store, broker: Broke
     strategy = build_strategy(services)
     stream = StreamMonitor(strategy.stream_symbols(), store, notifier, silence_s=timings.stream_silence_s,
                            monotonic=clock.monotonic)
-    strategy.deps.entry_block = health.entry_block  # a degraded daemon blocks entries, not the process
+    # a degraded daemon, or a broker refusal the next order cannot escape, blocks entries, not the process
+    strategy.deps.entry_block = with_rejections(health.entry_block, store)
     max_age = settings.risk.max_quote_age_s
     strategy.deps.streamed_quote = lambda symbol: stream.tracker.fresh(symbol, max_age)
     reconciler = Reconciler(settings.account, broker, store, services.executor, booker=strategy, capture=capture,

@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 import structlog
 
-from stockbot.broker.errors import BrokerError, PatternDayTraderError
+from stockbot.broker.errors import (BrokerError, OptionsNotPermittedError, PatternDayTraderError,
+                                    UnsupportedOrderError)
 from stockbot.trading.executor import OrderExecutor
 from stockbot.config import Settings
 from stockbot.consensus.runner import ConsensusResult, new_decision_id
@@ -177,6 +178,8 @@ class CondorEngine:
             kind = "order_rejected" if lad.status == "rejected" else "broker_error"
             if isinstance(lad.error, PatternDayTraderError):
                 kind = "pdt_lockout"
+            elif isinstance(lad.error, (OptionsNotPermittedError, UnsupportedOrderError)):
+                kind = "config_error"  # the account or our settings must change: trading/rejections.py blocks entries
             last = lad.attempts[-1]
             await d.notifier.failure(Failure(kind, "engine.entry", f"condor entry {lad.status}: {lad.reason}",
                                              {"error": str(lad.error), "code": getattr(lad.error, "code", None),
