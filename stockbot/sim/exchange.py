@@ -91,6 +91,7 @@ class Exchange:
     def process(self, account: SimAccount, pricer: Pricer | None = None) -> None:
         """Bring one account up to the sim time: expire orders, settle expired options and
         fill working orders that became marketable."""
+        self.trade_updates.track(account)
         now = self.clock.now()
         changed = fill.expire_orders(account, now)
         if any(p.asset_class == "us_option" for p in account.positions.values()):
@@ -159,9 +160,10 @@ class Exchange:
     # ----------------------------------------------------------------- orders
     def submit(self, account: SimAccount, body, *, publish: bool = True) -> SimOrder:
         """Validate, check and place an order; fill it at once when it is marketable."""
+        self.trade_updates.track(account)
         spec = parse_order(body, self.is_known)
         if spec.notional is not None:
-            spec = self._notional_qty(spec)
+            spec = rules.notional_spec(spec, self.pricer())
         if spec.client_order_id is not None and spec.client_order_id in account.by_client_id:
             raise SimError(422, CODE_UNPROCESSABLE, "client_order_id must be unique")
         if self.faults is not None:
@@ -180,17 +182,6 @@ class Exchange:
             self.publish(account)
         self.on_change()
         return order
-
-    def _notional_qty(self, spec: OrderSpec) -> OrderSpec:
-        """A notional market order buys/sells the fractional qty the dollars pay at the touch."""
-        from dataclasses import replace
-
-        bid, ask = self.pricer().touch(spec.symbol)
-        price = ask if spec.side == "buy" else bid
-        qty = (spec.notional / price).quantize(Decimal("0.000000001"), rounding=ROUND_DOWN)
-        if qty <= 0:
-            raise invalid("notional is too small for one share fraction")
-        return replace(spec, qty=qty)
 
     def _build(self, account: SimAccount, spec: OrderSpec, reserve: Decimal) -> SimOrder:
         now = self.now()
@@ -323,6 +314,7 @@ class Exchange:
 
     def cancel(self, account: SimAccount, order_id: str) -> SimOrder:
         """Cancel a working order (204); a leg alone or a finished order is refused (422)."""
+        self.trade_updates.track(account)
         order = self.get_order(account, order_id)
         if order.parent_id is not None:
             raise SimError(422, CODE_UNPROCESSABLE, "cannot cancel individual legs of a mleg order")
@@ -334,6 +326,7 @@ class Exchange:
         return order
 
     def cancel_all(self, account: SimAccount) -> list[SimOrder]:
+        self.trade_updates.track(account)
         canceled = []
         for order in list(account.open_orders.values()):
             fill.finish(account, order, "canceled", self.now())

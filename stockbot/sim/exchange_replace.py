@@ -41,6 +41,7 @@ def replace_order(exchange, account, order_id: str, patch: Any) -> SimOrder:
     """Replace the working order ``order_id`` with ``patch`` applied; returns the new order."""
     if not isinstance(patch, dict) or not any(patch.get(k) not in (None, "") for k in FIELDS):
         raise SimError(400, CODE_BAD_REQUEST, "request body format is invalid")
+    exchange.trade_updates.track(account)
     old = exchange.get_order(account, order_id)
     if old.parent_id is not None:
         raise SimError(422, CODE_UNPROCESSABLE, "cannot replace individual legs of a mleg order")

@@ -20,8 +20,9 @@ exact text is not published, the sim keeps the words the daemon's translation ke
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from stockbot.options.occ import is_occ_symbol, parse_occ
 from stockbot.sim.exchange_model import SimError
@@ -121,3 +122,14 @@ def check_uncovered(account, symbol: str, side: str, qty: Decimal) -> None:
         cover = (stock.qty // 100) if stock is not None and stock.qty > 0 else Decimal(0)
     if longs - sold + cover < shorts:
         raise refusal("uncovered")
+
+
+# ------------------------------------------------------------------ notional orders
+def notional_spec(spec, pricer):
+    """A notional stock market order as the fractional qty its dollars pay at the touch now."""
+    bid, ask = pricer.touch(spec.symbol)
+    price = ask if spec.side == "buy" else bid
+    qty = (spec.notional / price).quantize(Decimal("0.000000001"), rounding=ROUND_DOWN)
+    if qty <= 0:
+        raise SimError(422, CODE_UNPROCESSABLE, "notional is too small for one share fraction")
+    return replace(spec, qty=qty)

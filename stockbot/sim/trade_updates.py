@@ -71,6 +71,13 @@ class TradeUpdateHub:
         self._accounts: Any = None
 
     # ------------------------------------------------------------------ publishing
+    def track(self, account) -> None:
+        """Take ``account``'s orders as published if the hub has not seen it yet (orders restored
+        from a state file are history, not news). The exchange calls it before every change."""
+        if account.key_id not in self._seen:
+            self._seen[account.key_id] = _Seen(len(account.orders), {o.id: (o.status, o.filled_qty)
+                                                                     for o in account.open_orders.values()})
+
     def publish(self, account, now: datetime) -> int:
         """Send one event per order change of ``account`` since the last call; returns how many."""
         seen = self._seen.setdefault(account.key_id, _Seen())

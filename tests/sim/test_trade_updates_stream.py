@@ -149,3 +149,25 @@ def test_silent_drops_events_and_duplicate_sends_each_twice(frozen):
         assert kinds(events, str(b.id)) == ["new", "new", "fill", "fill"]
     finally:
         lst.stop()
+
+
+def test_orders_restored_from_a_state_file_are_history_not_events(make_sim_thread, tmp_path):
+    path = tmp_path / "sim.json"
+    first = make_sim_thread(seed=5, start_at=T0, freeze=True, state_file=path)
+    c = trading_client(first)
+    c.submit_order(MarketOrderRequest(symbol="SPY", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY))
+    bid = first.call(first.state.market.quote, "SPY").bid
+    resting = c.submit_order(LimitOrderRequest(symbol="SPY", qty=1, side=OrderSide.BUY, limit_price=float(bid - 5),
+                                               time_in_force=TimeInForce.DAY))
+    first.admin("POST", "/_sim/persist/flush")
+    first.stop()
+    second = make_sim_thread(seed=5, state_file=path)
+    lst = listening(second)
+    try:
+        c = trading_client(second)
+        c.get_account()  # processes the restored account: nothing new happened to its orders
+        c.cancel_order_by_id(resting.id)
+        events = lst.wait(lambda ev: "canceled" in kinds(ev, str(resting.id)), "cancel of a restored order")
+        assert [(kinds(events, str(resting.id)))] == [["canceled"]] and len(events) == 1
+    finally:
+        lst.stop()
