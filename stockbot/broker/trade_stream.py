@@ -156,8 +156,12 @@ class TradeUpdateFeed:
         while getattr(stream, "_loop", None) is None and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)  # run() has not created its loop yet; stop() needs it
         try:
-            if getattr(stream, "_loop", None) is not None:
+            loop = getattr(stream, "_loop", None)
+            if loop is not None:
                 stream.stop()
+                # alpaca-py notices the stop only when a receive times out (5 s); closing the socket
+                # ends the receive at once, and the stopped stream does not reconnect.
+                asyncio.run_coroutine_threadsafe(stream.close(), loop).result(max(0.1, deadline - time.monotonic()))
         except Exception as exc:  # a stream that is already gone is stopped
             self.errors.append(f"stop: {exc}")
         thread.join(max(0.1, deadline - time.monotonic()))
