@@ -265,6 +265,8 @@ class Daemon:
             self.scheduler = None
         if self.feed is not None:
             await asyncio.to_thread(self.feed.stop)
+        if getattr(self, "trade_updates", None) is not None:
+            await self.trade_updates.stop()
         self.loop_watch.stop()
         self._stop_metrics()
         await self._close_resources()

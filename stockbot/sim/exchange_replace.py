@@ -5,13 +5,16 @@ Alpaca's replace is a new order: it gets a new id (and the given or a new ``clie
 id. Fields that may change: ``qty``, ``limit_price``, ``stop_price``, ``time_in_force``,
 ``client_order_id``; the rest (symbol, side, type, legs) is the old order's. An mleg order is
 replaced whole (a negative ``limit_price`` is a credit). The new order passes every check a new
-order passes, with the old order's hold on buying power and quantity released first; when it is
-refused the old order keeps working, untouched. Only a working order can be replaced (422 else);
+order passes, with the old order's hold on buying power released first; when it is refused the
+old order keeps working, untouched. A closing order (``*_to_close``) cannot be replaced while it
+holds the position's qty: 403 / 40310000 "insufficient qty available", as on Alpaca (cancel,
+confirm the cancel, then send the new order). Only a working order can be replaced (422 else);
 a leg of an mleg order cannot be replaced alone.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from stockbot.sim.exchange_model import SimError, SimOrder
@@ -49,6 +52,12 @@ def replace_order(exchange, account, order_id: str, patch: Any) -> SimOrder:
         raise SimError(422, CODE_UNPROCESSABLE, f"order is not replaceable: it is in \"{old.status}\" state")
     if patch.get("trail") not in (None, ""):
         raise SimError(422, CODE_UNPROCESSABLE, "trail can only be replaced on trailing_stop orders")
+    # Alpaca checks the replacement's closing qty while the old order still holds it, so replacing
+    # a closing order fails with 40310000 (ALPACA_NOTES: cancel, confirm, resubmit): so here too.
+    for o in (old.legs or [old]):
+        if o.position_intent in ("buy_to_close", "sell_to_close"):
+            qty = Decimal(str(patch.get("qty") or old.qty)) * (o.ratio_qty or 1)
+            exchange._check_close_qty(account, o.symbol, o.side, qty, o.position_intent)
     body = _body_of(old)
     for name in ("qty", "limit_price", "stop_price", "time_in_force", "client_order_id"):
         if patch.get(name) not in (None, ""):

@@ -206,3 +206,15 @@ def test_fill_chance_is_seeded_and_fills_some_checks(frozen):
     for _ in range(40):
         frozen.admin("POST", "/_sim/tick")
     assert all(c.get_order_by_id(i).status.value == "filled" for i in ids)
+
+
+def test_replacing_a_closing_order_is_refused_while_it_holds_the_qty(frozen):
+    """Alpaca's behaviour (ALPACA_NOTES): cancel, confirm, resubmit instead."""
+    c = trading_client(frozen)
+    c.submit_order(MarketOrderRequest(symbol="SPY", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY))
+    ask = frozen.call(frozen.state.market.quote, "SPY").ask
+    close = c.post("/orders", {"symbol": "SPY", "qty": 2, "side": "sell", "type": "limit", "limit_price": float(ask * 2),
+                               "time_in_force": "day", "position_intent": "sell_to_close"})
+    refused(lambda: c.replace_order_by_id(close["id"], ReplaceOrderRequest(limit_price=float(ask * 2) - 1)),
+            403, 40310000, "insufficient qty available")
+    assert c.get_order_by_id(close["id"]).status.value == "new"
