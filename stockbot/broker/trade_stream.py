@@ -4,7 +4,7 @@ The account's own trading websocket: ``wss://paper-api.alpaca.markets/stream`` f
 ``wss://api.alpaca.markets/stream`` for live (alpaca-py picks them from ``paper``), or
 ``<ALPACA_BASE_URL as ws>/stream`` when a base URL is set (the local sim on loopback). Alpaca allows
 one trading stream per account; events are not replayed after a reconnect and may repeat, so the
-consumer (``engine/trade_updates.py``) books idempotently and polling stays the source of truth.
+consumer (``trading/trade_updates.py``) books idempotently and polling stays the source of truth.
 
 As with the quote stream (``stream.py``): ``run()`` calls ``asyncio.run``, so the stream gets its own
 thread; the handler is registered before ``run()`` (no busy spin); each event crosses to the
@@ -135,7 +135,7 @@ class TradeUpdateFeed:
     def _run(self) -> None:
         try:
             self._stream.run()
-        except Exception as exc:  # the thread ends with a report, never silently
+        except Exception as exc:  # noqa: BLE001 - the thread ends with a report, never silently
             self._emit("trade_stream_stopped", {"error": f"{type(exc).__name__}: {exc}"})
 
     def start(self) -> None:
@@ -162,6 +162,6 @@ class TradeUpdateFeed:
                 # alpaca-py notices the stop only when a receive times out (5 s); closing the socket
                 # ends the receive at once, and the stopped stream does not reconnect.
                 asyncio.run_coroutine_threadsafe(stream.close(), loop).result(max(0.1, deadline - time.monotonic()))
-        except Exception as exc:  # a stream that is already gone is stopped
+        except Exception as exc:  # noqa: BLE001 - a stream that is already gone is stopped
             self.errors.append(f"stop: {exc}")
         thread.join(max(0.1, deadline - time.monotonic()))

@@ -132,7 +132,7 @@ class TradeUpdateHub:
     async def _send_quietly(c: _Conn, frame: bytes) -> None:
         try:
             await c.ws.send_bytes(frame)
-        except Exception:  # the client is gone: events are not replayed (as at Alpaca)
+        except Exception:  # noqa: BLE001 - the client is gone: events are not replayed (as at Alpaca)
             pass
 
     # ------------------------------------------------------------------ controls
@@ -204,7 +204,7 @@ class TradeUpdateHub:
     async def _reply(c: _Conn, stream: str, data: dict) -> None:
         try:
             await c.ws.send_bytes(json.dumps({"stream": stream, "data": data}).encode())
-        except Exception:
+        except Exception:  # noqa: BLE001 - the client left mid-handshake: nothing to tell it
             pass
 
 

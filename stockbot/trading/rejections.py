@@ -18,11 +18,12 @@ leg, shorts first, and the reconciler cancels stale orders and closes what is le
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from stockbot.broker.errors import rejection_kind
 from stockbot.domain import utcnow
+from stockbot.store import Store
 
 NY = ZoneInfo("America/New_York")
 SESSION_KINDS = frozenset({"pattern_day_trader"})
@@ -30,7 +31,7 @@ CONFIG_KINDS = frozenset({"options_level", "unsupported_order"})
 OPENING = ("condor_open", "equity_open", "open")
 
 
-def _opening(row: dict) -> bool:
+def _opening(row: dict[str, Any]) -> bool:
     purpose = str(row.get("purpose") or "")
     return purpose in OPENING or purpose.endswith("_open")
 
@@ -45,7 +46,7 @@ def _ts(text: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=ZoneInfo("UTC"))
 
 
-def rejection_block(store, *, since: datetime, now: Callable[[], datetime] = utcnow) -> str | None:
+def rejection_block(store: Store, *, since: datetime, now: Callable[[], datetime] = utcnow) -> str | None:
     """Why new entries must wait after a refusal, or None. ``since``: when this process started
     (configuration refusals block until a restart)."""
     today = now().astimezone(NY).date()
@@ -66,7 +67,7 @@ def rejection_block(store, *, since: datetime, now: Callable[[], datetime] = utc
     return None
 
 
-def with_rejections(block: Callable[[], str | None] | None, store, *, since: datetime | None = None,
+def with_rejections(block: Callable[[], str | None] | None, store: Store, *, since: datetime | None = None,
                     now: Callable[[], datetime] = utcnow) -> Callable[[], str | None]:
     """``block`` (the daemon's entry block) extended by :func:`rejection_block`."""
     started = since or now()

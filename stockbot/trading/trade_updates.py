@@ -27,6 +27,9 @@ from typing import Any
 import structlog
 
 from stockbot.broker.trade_stream import TradeUpdate
+from stockbot.store import Store
+from stockbot.trading.executor import OrderExecutor
+from stockbot.trading.port import FillBooker
 
 log = structlog.get_logger(__name__)
 FINAL_ROW = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "done_for_day", "not_received"})
@@ -36,13 +39,13 @@ SEEN_MAX = 5000
 class TradeUpdateBooker:
     """Consumes :class:`TradeUpdate` on the daemon's loop (``on_update`` is the feed's callback)."""
 
-    def __init__(self, store, executor, lock: asyncio.Lock, booker):
+    def __init__(self, store: Store, executor: OrderExecutor, lock: asyncio.Lock, booker: FillBooker) -> None:
         self.store = store
         self.executor = executor
         self.lock = lock
         self.booker = booker  # the strategy (trading.port.FillBooker)
-        self._seen: OrderedDict[tuple, None] = OrderedDict()
-        self._tasks: set[asyncio.Task] = set()
+        self._seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+        self._tasks: set[asyncio.Task[str]] = set()
         self.counts = {"received": 0, "duplicate": 0, "unknown": 0, "stale": 0, "recorded": 0, "booked": 0}
 
     def on_update(self, update: TradeUpdate) -> None:
@@ -106,7 +109,7 @@ class TradeUpdateBooker:
 class TradeUpdates:
     """The feed and the booker of one daemon."""
 
-    def __init__(self, feed: Any, booker: TradeUpdateBooker):
+    def __init__(self, feed: Any, booker: TradeUpdateBooker) -> None:
         self.feed = feed
         self.booker = booker
 
@@ -123,7 +126,7 @@ def attach_trade_updates(rt: Any, loop: asyncio.AbstractEventLoop) -> TradeUpdat
 
     booker = TradeUpdateBooker(rt.store, rt.reconciler.executor, rt.strategy.lock, rt.strategy)
 
-    def on_event(kind: str, data: dict) -> None:
+    def on_event(kind: str, data: dict[str, Any]) -> None:
         if kind == "trade_stream_connected" and data.get("connects", 0) <= 1:
             return  # only reconnects and errors are worth an event
         try:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from stockbot.engine.snapshot import take_snapshot
-from stockbot.options.condor import build_condor, clamp_params, condor_intent
+from daemonkit import KEY
 
-KEY = "SIMKEY_DAEMON"  # the daemon suite's sim account (tests/daemon/conftest.py)
+from stockbot.options.condor import build_condor, clamp_params, condor_intent
+from stockbot.strategies.condor.snapshot import take_snapshot
 
 
 async def test_a_pushed_fill_is_booked_once_and_the_stream_closes_at_stop(make_sim, rig_for, waiter):
@@ -16,8 +16,9 @@ async def test_a_pushed_fill_is_booked_once_and_the_stream_closes_at_stop(make_s
     hub = sim.state.exchange.trade_updates
     try:
         await waiter(lambda: hub.connections(KEY) == 1, what="the daemon's trade stream")
-        d = rig.daemon
-        snap = await take_snapshot(d.broker, d.settings, d.engine.deps.now())
+        d = rig.daemon.rt
+        assert d is not None
+        snap = await take_snapshot(d.broker, d.settings, d.clock.now())
         condor = build_condor(snap.chain, snap.spot, snap.clock.ts, clamp_params({"dte": 40}, d.settings.condor),
                               d.settings.condor)
         await rig.admin("POST", "/_sim/settings", {"fill_chance": 0})  # it rests although marketable
