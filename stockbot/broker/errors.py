@@ -64,22 +64,34 @@ PDT_CODE = 40310100
 
 class QtyUnavailableError(RejectedError):
     """40310000 "insufficient qty available for order": more than the position, or qty already
-    held by working orders. Cancel or re-read the orders first; resending cannot help."""
+    held by working orders. Cancel or re-read the orders first; resending cannot help.
+
+    Caller: skip (re-read positions and orders; the reconciler cancels stale ones and closes the rest).
+    """
 
 
 class UncoveredOptionError(RejectedError):
     """40310000: selling a long leg would leave its short uncovered (the "naked" refusal). Close
-    the spread as one mleg order, or the short first."""
+    the spread as one mleg order, or the short first.
+
+    Caller: skip (keep the long while its short is open; close shorts first on the next pass).
+    """
 
 
 class OptionsNotPermittedError(RejectedError):
     """The account's options level does not allow the order (a spread needs level 3): a
-    configuration matter for the operator, never a retry."""
+    configuration matter for the operator, never a retry.
+
+    Caller: operator fix (entries stay blocked until the account's level or the settings change).
+    """
 
 
 class UnsupportedOrderError(RejectedError):
     """The order's shape is refused ("order_time_in_force provided not supported for options
-    trading"): a configuration error of ours, never a retry."""
+    trading"): a configuration error of ours, never a retry.
+
+    Caller: operator fix (entries stay blocked until the settings are fixed and the daemon restarts).
+    """
 
 
 def rejection_kind(code: int | None, message: str) -> str:
