@@ -273,6 +273,14 @@ def bench_memory(runs: int) -> dict[str, Any]:
     return {**measure_memory(trade_s=20.0), "breakdown": memory_breakdown()}
 
 
+def bench_fleet(runs: int) -> dict[str, Any]:
+    """Ten account daemons on one host against one sim: READY, trades, total RSS, idle CPU,
+    isolation (also alone: scripts/bench_fleet.py)."""
+    from stockbot.chaos.fleetbench import measure_fleet
+
+    return measure_fleet(10)
+
+
 def bench_screening(runs: int) -> dict[str, Any]:
     """Screening the full S&P 500 universe: features + prediction time and memory.
 
@@ -307,6 +315,7 @@ SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "lessons": bench_lessons,
     "startup": bench_startup,
     "memory": bench_memory,
+    "fleet": bench_fleet,
     "screening": bench_screening,
     "requests": bench_requests,
     "local_llm": bench_local_llm,
