@@ -267,7 +267,7 @@ def bench_startup(runs: int) -> dict[str, Any]:
 
 
 def bench_memory(runs: int) -> dict[str, Any]:
-    """Resident memory of one daemon with the embedder loaded (target <= 600 MB)."""
+    """Resident memory of one daemon with the embedder loaded (target <= 300 MB while trading)."""
     from stockbot.chaos.daemonbench import measure_memory, memory_breakdown
 
     return {**measure_memory(trade_s=20.0), "breakdown": memory_breakdown()}
