@@ -97,8 +97,9 @@ def ensure_exported(root: Path | None = None, timeout_s: float = 600.0) -> Path:
             proc = subprocess.run([sys.executable, "-m", "stockbot.lessons.onnx_export", "--out", str(tmp)],
                                   capture_output=True, text=True, env=env, timeout=timeout_s)
             if proc.returncode != 0 or not is_exported(tmp):
-                raise EmbedCacheError(f"exporting the embedder to ONNX failed (exit {proc.returncode}): "
-                                      f"{(proc.stderr or proc.stdout).strip()[-800:]}")
+                raise EmbedCacheError(f"exporting the embedder to ONNX into {root} failed (exit {proc.returncode}; "
+                                      "it loads torch once, ~700 MB: run `stockbot lessons export-embedder` at "
+                                      f"install): {(proc.stderr or proc.stdout).strip()[-800:]}")
             os.chmod(tmp, 0o755)  # mkdtemp makes it 0700: every account user of the host reads it
             os.replace(tmp, target)
         finally:
