@@ -267,10 +267,18 @@ def bench_startup(runs: int) -> dict[str, Any]:
 
 
 def bench_memory(runs: int) -> dict[str, Any]:
-    """Resident memory of one daemon with the embedder loaded (target <= 600 MB)."""
+    """Resident memory of one daemon with the embedder loaded (target <= 300 MB while trading)."""
     from stockbot.chaos.daemonbench import measure_memory, memory_breakdown
 
     return {**measure_memory(trade_s=20.0), "breakdown": memory_breakdown()}
+
+
+def bench_fleet(runs: int) -> dict[str, Any]:
+    """Ten account daemons on one host against one sim: READY, trades, total RSS, idle CPU,
+    isolation (also alone: scripts/bench_fleet.py)."""
+    from stockbot.chaos.fleetbench import measure_fleet
+
+    return measure_fleet(10)
 
 
 def bench_screening(runs: int) -> dict[str, Any]:
@@ -314,6 +322,7 @@ SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "lessons": bench_lessons,
     "startup": bench_startup,
     "memory": bench_memory,
+    "fleet": bench_fleet,
     "screening": bench_screening,
     "requests": bench_requests,
     "reaction": bench_reaction,

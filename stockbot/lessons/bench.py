@@ -91,23 +91,64 @@ def embedder_rss_mb() -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def edge_search_ms(vectors: np.ndarray, lessons: Sequence[Lesson], query_vectors: Sequence[np.ndarray], k: int,
+                   where: Where, path: Path) -> dict:
+    """qdrant-edge-py (Qdrant's embedded engine, Rust) on the same points and filter, for the
+    comparison in BENCHMARKS.md: load time and filtered query latency (ms). Needs the package
+    (not a dependency: the index kept qdrant-client's local mode + the numpy mirror)."""
+    import qdrant_edge as qe
+
+    from stockbot.lessons.index import _payload, point_id
+
+    shard = qe.EdgeShard.create(str(path), qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=vectors.shape[1],
+                                                                                     distance=qe.Distance.Cosine)))
+    for key in ("scope", "status", "strategies", "symbols"):
+        shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+    t0 = time.perf_counter()
+    points = [qe.Point(point_id(x.scope, x.id), v.tolist(), _payload(x)) for x, v in zip(lessons, vectors)]
+    for start in range(0, len(points), 512):
+        shard.update(qe.UpdateOperation.upsert_points(points[start:start + 512]))
+    shard.flush()
+    load_s = time.perf_counter() - t0
+    flt = qe.Filter(must=[qe.FieldCondition("scope", match=qe.MatchAny(["shared"])),
+                          qe.FieldCondition("strategies", match=qe.MatchAny([where.strategy, "*"])),
+                          qe.FieldCondition("symbols", match=qe.MatchAny([where.symbol, "*"]))],
+                    must_not=[qe.FieldCondition("status", match=qe.MatchValue("retired"))])
+    took = []
+    for v in query_vectors:
+        t0 = time.perf_counter()
+        shard.query(qe.QueryRequest(limit=k, query=qe.Query.Nearest(v.tolist()), filter=flt, with_payload=True))
+        took.append(time.perf_counter() - t0)
+    shard.close()
+    return {"load_s": round(load_s, 2), "p50": _pct(took, 50), "p99": _pct(took, 99)}
+
+
 def measure_retrieval(sizes: Sequence[int] = (100, 1000, 10000), queries: int = 50, k: int = 5,
-                      embedder: Embedder | None = None, measure_memory: bool = True) -> dict:
+                      embedder: Embedder | None = None, measure_memory: bool = True, embed_n: int = 1000) -> dict:
     """Latency of embed + search (ms, p50/p99) per lesson count, and the embedder's memory."""
     from qdrant_client import QdrantClient
 
     embedder = embedder or get_embedder()
     lessons = synthetic_lessons(max(sizes))
     t0 = time.perf_counter()
-    vectors = embedder.encode([x.embedding_text() for x in lessons], batch_size=128, use_cache=False)
+    # Only the first ``embed_n`` lessons are embedded (the search cost does not depend on which unit
+    # vectors are indexed, and embedding 10,000 texts took minutes of `make bench`); the rest reuse
+    # those vectors with small noise, renormalised, so no two points are equal.
+    n_embed = min(len(lessons), embed_n)
+    head = embedder.encode([x.embedding_text() for x in lessons[:n_embed]], batch_size=128, use_cache=False)
     embed_all_s = time.perf_counter() - t0
+    noise = np.random.default_rng(5).normal(scale=0.05, size=(len(lessons), head.shape[1])).astype(np.float32)
+    vectors = head[np.arange(len(lessons)) % n_embed] + noise * (np.arange(len(lessons)) >= n_embed)[:, None]
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     rng = random.Random(11)
     # decision-time queries, exactly as LessonService.for_context builds them
     texts = [build_query(TradeContext(account=None, strategy=rng.choice(STRATEGIES), symbol=rng.choice(SYMBOLS),
                                       now=datetime.now(timezone.utc), order_type=rng.choice(ORDER_TYPES),
                                       iv_rank=rng.randint(5, 95) / 100, market_condition=rng.choice(MARKETS)))
              for _ in range(queries)]
-    results: dict = {"queries": queries, "k": k, "embed_corpus_s": round(embed_all_s, 2), "sizes": {},
+    results: dict = {"queries": queries, "k": k, "embedded_lessons": n_embed, "embed_corpus_s": round(embed_all_s, 2),
+                     "embed_ms_per_lesson": round(1000 * embed_all_s / n_embed, 1), "embedder": embedder.runtime,
+                     "sizes": {},
                      "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
     where = Where(strategy="condor", symbol="SPY")  # the applicability filter of a condor decision
     with tempfile.TemporaryDirectory(prefix="lessons-bench-") as tmp:
@@ -148,6 +189,14 @@ def measure_retrieval(sizes: Sequence[int] = (100, 1000, 10000), queries: int = 
                 "qdrant_local_filtered_query_ms": {"p50": _pct(native, 50), "p99": _pct(native, 99)},
             })
             index.close()
+        try:
+            import qdrant_edge  # noqa: F401 - optional, for the comparison only
+        except ImportError:
+            results["qdrant_edge"] = "not installed (pip install qdrant-edge-py to compare)"
+        else:
+            qv = [embedder.encode_one(t) for t in texts]
+            results["qdrant_edge"] = {n: edge_search_ms(vectors[:n], lessons[:n], qv, k, where, Path(tmp) / f"edge-{n}")
+                                      for n in sizes}
     results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     if measure_memory:
         results["embedder_memory"] = embedder_rss_mb()

@@ -64,6 +64,10 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     sp = cmd("retire", _retire, "retire a lesson (no longer retrieved, its guard no longer enforced)")
     sp.add_argument("id")
     cmd("reindex", _reindex, "rebuild the vector index from the lesson files")
+    sp = sub.add_parser("export-embedder", help="export the embedding model to ONNX into this host's cache "
+                        "(once per install; the daemon never loads torch)")
+    sp.add_argument("--cache", default=None, help="cache directory (default: STOCKBOT_EMBED_CACHE or ~/.cache)")
+    sp.set_defaults(func=_export_embedder)
     sp = cmd("impact", _impact, "blast radius: what a lesson's guard would have blocked in the recorded history")
     sp.add_argument("id")
     sp.add_argument("--days", type=int, default=30, help="how far back to replay (default 30)")
@@ -242,6 +246,20 @@ def _reindex(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _export_embedder(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stockbot.lessons.onnx_model import EmbedCacheError, ensure_exported
+
+    try:
+        path = ensure_exported(Path(args.cache) if args.cache else None)
+    except EmbedCacheError as exc:
+        print(f"stockbot lessons: {exc}", file=sys.stderr)
+        return 1
+    print(f"embedder ready: {path}")
+    return 0
 
 
 def _settings(account: str | None) -> config.LessonSettings:
