@@ -11,6 +11,8 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# ONNX Runtime (the lesson embedder) must not write a device id or telemetry under ~/.cache.
+export ORT_DISABLE_TELEMETRY := 1
 
 .PHONY: test lint demo bench chaos efficacy install clean
 
@@ -27,6 +29,9 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test,llm]'
+	# The daemon's embedder (ONNX, no torch) exported once into the per-host cache, checked against
+	# sentence-transformers; a cache that is already there is kept.
+	$(VENV)/bin/stockbot lessons export-embedder
 	touch $(STAMP)
 
 test: lint
