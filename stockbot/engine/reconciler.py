@@ -29,6 +29,8 @@ import structlog
 from stockbot.broker.errors import BrokerError, RejectedError
 from stockbot.broker.orders import OrderExecutor, UnresolvedOrderError
 from stockbot.domain import AssetClass, BrokerOrder, OrderIntent, PositionIntent, Side, utcnow
+from stockbot.engine import assignment_handler
+from stockbot.engine.assignment import without_handled
 from stockbot.engine.base import Notifier, orders_in_flight, remember_order
 from stockbot.engine.ladder import LadderTiming, OrderLadder
 from stockbot.engine.reconcile import AdoptExternal, ClosePosition, PendingOrder, plan, structures_from_trades
@@ -152,8 +154,9 @@ class Reconciler:
         rows = self.store.orders()
         busy = set(unresolved) | working
         pending = [PendingOrder(r["client_order_id"], _symbols(r)) for r in rows if r["client_order_id"] in busy]
-        p = plan(positions, open_orders, structures_from_trades(self.store.trades(status="open")), pending,
-                 {r["client_order_id"] for r in rows})
+        handled = await assignment_handler.handle(self, positions, open_orders)  # assignment/expiry first
+        positions, trades = without_handled(positions, self.store.trades(status="open"), handled)
+        p = plan(positions, open_orders, structures_from_trades(trades), pending, {r["client_order_id"] for r in rows})
         closed, errors = await self._close(p.close)
         marked = self._mark_closed(p, closed)
         adopted = await self._adopt(p.adopt)

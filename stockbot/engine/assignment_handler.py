@@ -1,0 +1,129 @@
+"""Executes ``assignment.plan`` inside a reconciliation run (rules in ``engine/assignment.py``).
+
+Reads the option activities newer than the last one booked (one request; none while no trade is
+open and no delivered stock is owed a close), and the account's closed orders only when a
+structure is missing a leg (to tell Alpaca's expiry-day liquidation from an orphan). Books each
+activity once as an ``option_activity`` event, captures a lesson and alerts, closes what the plan
+says through the reconciler's own shorts-first ``close_position()`` path, and closes the trades.
+A broker that cannot be read here leaves the old behaviour in place (the orphan plan runs on
+everything) and is reported; it never stops the reconciliation.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Sequence
+
+import structlog
+
+from stockbot.broker import activities as broker_activities
+from stockbot.broker.errors import BrokerError
+from stockbot.domain import BrokerOrder, Position
+from stockbot.engine import assignment
+from stockbot.engine.reconcile import structures_from_trades
+from stockbot.engine.trades import open_trade, record_close
+from stockbot.lessons.failure import Failure
+from stockbot.lessons.guards import CLOSE_POSITION_PURPOSE
+from stockbot.options.occ import is_occ_symbol
+
+log = structlog.get_logger(__name__)
+ACTIVITY_EVENT = "option_activity"
+LIQUIDATION_EVENT = "broker_liquidation"
+EMPTY = assignment.AssignmentPlan()
+_LESSON_KIND = {"OPASN": "option_assigned", "OPEXC": "option_exercised", "OPEXP": "carried_to_expiry"}
+
+
+def _booked(store) -> list[assignment.Booking]:
+    return [assignment.Booking.from_payload(e.payload) for e in store.events(kind=ACTIVITY_EVENT)]
+
+
+def _closed_fills(store, structure_ids: set[str]) -> dict[str, Decimal]:
+    """Signed stock quantity our closes of delivered stock filled (a sell of long stock < 0)."""
+    out: dict[str, Decimal] = {}
+    for row in store.orders():
+        if row.get("purpose") != CLOSE_POSITION_PURPOSE or row.get("decision_id") not in structure_ids:
+            continue
+        sym = row.get("symbol") or ""
+        if not sym or is_occ_symbol(sym):
+            continue
+        filled = Decimal(str(row.get("filled_qty") or 0))
+        side = (row.get("intent") or {}).get("side")
+        out[sym] = out.get(sym, Decimal(0)) + (-filled if side == "sell" else filled)
+    return out
+
+
+async def _foreign_fills(rec, structures, positions: Sequence[Position]) -> list[BrokerOrder]:
+    held = {p.symbol: p.qty for p in positions}
+    if not any(held.get(s, 0) != q for st in structures for s, q in st.legs.items() if is_occ_symbol(s)):
+        return []
+    known = {r["client_order_id"] for r in rec.store.orders()}
+    out = []
+    for order in await rec.broker.orders(status="closed"):
+        for o in (order.legs or (order,)):
+            if order.client_order_id not in known and o.filled_qty > 0:
+                out.append(o)
+    return out
+
+
+async def handle(rec, positions: Sequence[Position], open_orders: Sequence[BrokerOrder]) -> assignment.AssignmentPlan:
+    """Book and act on assignments, exercises, expiries and broker liquidations of our structures;
+    returns the plan (``assignment.without_handled`` keeps its business out of the orphan plan)."""
+    store = rec.store
+    if not broker_activities.supported(rec.broker):
+        return EMPTY
+    trades = store.trades(status="open")
+    booked = _booked(store)
+    ours = {b.structure_id for b in booked if b.structure_id}
+    fills = _closed_fills(store, ours)
+    if not trades and not assignment.stock_owed(booked, fills):
+        return EMPTY
+    structures = structures_from_trades(trades)
+    cursor = max((b.activity_id for b in booked), default=None)  # ids sort by time: read only newer ones
+    try:
+        new = await broker_activities.option_activities(rec.broker, cursor)
+        foreign = await _foreign_fills(rec, structures, positions)
+    except BrokerError as exc:
+        await rec.notifier.alert("reconcile_failed", f"cannot read option activities: {exc}")
+        return EMPTY
+    p = assignment.plan(positions, open_orders, structures, new, booked, fills, foreign)
+    if p.idle:
+        return p
+    for b in p.book:
+        store.append_event(ACTIVITY_EVENT, b.payload())
+        if b.structure_id:
+            await _lesson(rec, b)
+    for item in p.liquidations:
+        store.append_event(LIQUIDATION_EVENT, {"structure_id": item.structure_id, "symbol": item.symbol,
+                                               "qty": str(item.qty), "order_id": item.order_id})
+    if p.liquidations:
+        sids = sorted({i.structure_id for i in p.liquidations})
+        await rec.notifier.alert("broker_liquidation", f"Alpaca liquidated expiring legs of {', '.join(sids)}")
+        for sid in sids:
+            await rec.notifier.failure(Failure("broker_liquidation", "engine.assignment",
+                                               f"structure {sid}: expiring legs closed by the broker",
+                                               {"reason": "expiry-day liquidation: position not coverable"},
+                                               strategy="condor"))
+    closed, errors = await rec._close(p.close)  # noqa: SLF001 - the reconciler's shorts-first path
+    failed = {c.symbol for c in closed if c.status != "filled"}
+    for sid, reason in p.finish:
+        trade = open_trade(store, sid)
+        legs = {leg["symbol"] for leg in (trade or {}).get("legs") or []}
+        if trade is not None and not (legs & failed):
+            record_close(store, trade, debit=None, client_order_id=None, reason=reason, method="assignment",
+                         closed=rec.now())
+    store.append_event("assignment_handled", {
+        "booked": [b.activity_id for b in p.book], "closed": [(c.symbol, c.status) for c in closed],
+        "finished": [list(f) for f in p.finish], "explained": {k: str(v) for k, v in p.explained.items()},
+        "errors": errors})
+    log.info("assignment.handled", booked=len(p.book), closed=[c.symbol for c in closed], finished=p.finish)
+    return p
+
+
+async def _lesson(rec: Any, b: assignment.Booking) -> None:
+    what = {"OPASN": "assigned", "OPEXC": "exercised", "OPEXP": "expired"}[b.type]
+    stock = f"; {b.stock_qty:+} {b.stock_symbol} at {b.stock_price} delivered, closed at market" if b.stock_symbol else ""
+    message = f"{b.symbol} of {b.structure_id} {what}{stock}"
+    await rec.notifier.alert("assignment", message)
+    await rec.notifier.failure(Failure(_LESSON_KIND[b.type], "engine.assignment", message,
+                                       {"reason": f"option {what}", "position_side": "short" if b.qty > 0 else "long"},
+                                       strategy="condor", symbol=b.symbol))

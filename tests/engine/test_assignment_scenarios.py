@@ -1,0 +1,155 @@
+"""The daemon's reconciliation on the local exchange when options are exercised, assigned, expire or
+are liquidated by the broker: stock it never asked for is closed, the condor's remaining legs are
+closed shorts first, the trade is booked with the real reason, a lesson is captured, and nothing
+is mistaken for an orphan or an external position."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from stockbot.broker import activities as broker_activities
+from stockbot.options.occ import parse_occ
+
+FRIDAY = date(2026, 11, 20)
+AFTER_CLOSE = "2026-11-20T21:00:01Z"
+
+
+def condor(sim, expiration: date, call_off: float, put_off: float, width: int = 5) -> dict[str, str]:
+    """Legs of a condor of ``expiration``: short call near spot+call_off, short put near spot+put_off."""
+    market = sim.state.market
+    spot = market.price("SPY")
+    chain = [k for k in market.option_contracts("SPY") if k.expiration == expiration]
+
+    def near(right: str, strike) -> str:
+        return min((k for k in chain if k.right.value == right), key=lambda k: abs(k.strike - strike)).symbol
+
+    sc, sp = near("call", spot + Decimal(str(call_off))), near("put", spot + Decimal(str(put_off)))
+    return {"short_call": sc, "long_call": near("call", parse_occ(sc).strike + width),
+            "short_put": sp, "long_put": near("put", parse_occ(sp).strike - width)}
+
+
+async def hold(rig, legs: dict[str, str], sid: str = "condor-x") -> None:
+    """A condor the store opened and the broker holds."""
+    rig.store.record_trade(structure_id=sid, strategy="condor", status="open", qty=Decimal(1),
+                           entry_price=Decimal("1.50"),
+                           legs=[{"symbol": legs["short_call"], "qty": "-1"}, {"symbol": legs["long_call"], "qty": "1"},
+                                 {"symbol": legs["short_put"], "qty": "-1"}, {"symbol": legs["long_put"], "qty": "1"}])
+    for name, qty in (("short_call", -1), ("long_call", 1), ("short_put", -1), ("long_put", 1)):
+        await rig.plant(legs[name], qty, avg_entry_price="1.00")
+
+
+async def quiet(rig) -> None:
+    await rig.admin("POST", "/_sim/assignment", {"early_probability": 0})
+
+
+def no_orphans_no_adoption(rig) -> None:
+    assert rig.store.events(kind="orphan_found") == []
+    assert rig.store.events(kind="external_adopted") == []
+    assert "orphan" not in rig.alerts.kinds()
+
+
+async def test_early_assigned_short_call_stock_closed_legs_closed_lesson_captured(make_sim, store, build):
+    sim = await make_sim()
+    rig = build(sim, store)
+    await quiet(rig)
+    legs = condor(sim, date(2026, 12, 18), 15, -15)
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/assign", {"key_id": "SIMKEY_ENGINE", "symbol": legs["short_call"]})
+    assert {p.symbol: p.qty for p in await rig.broker.positions()}["SPY"] == Decimal(-100)
+
+    await rig.reconciler.run()
+    assert await rig.broker.positions() == []  # no stock, no leg left
+    deletes = [r["path"].rsplit("/", 1)[1] for r in rig.requests("DELETE", prefix="/v2/positions/")]
+    shorts = {"SPY", legs["short_put"]}
+    assert set(deletes[:2]) == shorts and set(deletes[2:]) == {legs["long_call"], legs["long_put"]}
+    [trade] = store.trades(status="closed")
+    assert trade["meta"]["close_reason"] == "assigned" and trade["meta"]["close_method"] == "assignment"
+    [booked] = store.events(kind="option_activity")
+    assert booked.payload["type"] == "OPASN" and booked.payload["stock_qty"] == "-100"
+    assert [f.kind for f in rig.captured] == ["option_assigned"]
+    assert "assignment" in rig.alerts.kinds()
+    no_orphans_no_adoption(rig)
+    assert (await rig.reconciler.run()).clean  # booked once; a second run has nothing to do
+
+
+async def test_condor_expiring_otm_is_booked_expired_not_closed_elsewhere(make_sim, store, build):
+    sim = await make_sim()
+    rig = build(sim, store)
+    legs = condor(sim, FRIDAY, 40, -40)
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/clock/jump", {"to": AFTER_CLOSE})
+    report = await rig.reconciler.run()
+    assert await rig.broker.positions() == []
+    [trade] = store.trades(status="closed")
+    assert trade["meta"]["close_reason"] == "expired"
+    assert {e.payload["type"] for e in store.events(kind="option_activity")} == {"OPEXP"}
+    assert {f.kind for f in rig.captured} == {"carried_to_expiry"}
+    assert report.closed_structures == () and report.orphans == ()
+    no_orphans_no_adoption(rig)
+
+
+async def test_short_put_assigned_at_expiry_stock_is_sold(make_sim, store, build):
+    sim = await make_sim()
+    rig = build(sim, store)
+    await quiet(rig)
+    legs = condor(sim, FRIDAY, 40, 3, width=40)  # the short put in the money, its wing far out of it
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/clock/jump", {"to": AFTER_CLOSE})
+    assert {p.symbol: p.qty for p in await rig.broker.positions()} == {"SPY": Decimal(100)}
+    await rig.reconciler.run()
+    assert await rig.broker.positions() == []
+    sold = [o for o in store.orders(status="filled") if o["symbol"] == "SPY"]
+    assert len(sold) == 1 and Decimal(sold[0]["filled_qty"]) == 100
+    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    no_orphans_no_adoption(rig)
+    assert (await rig.reconciler.run()).clean
+
+
+async def test_long_put_exercised_with_its_short_nets_out(make_sim, store, build):
+    sim = await make_sim()
+    rig = build(sim, store)
+    await quiet(rig)
+    legs = condor(sim, FRIDAY, 40, 20)  # the whole put spread in the money
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/clock/jump", {"to": AFTER_CLOSE})
+    await rig.reconciler.run()
+    assert await rig.broker.positions() == []
+    kinds = {e.payload["type"] for e in store.events(kind="option_activity")}
+    assert kinds == {"OPASN", "OPEXC", "OPEXP"}
+    assert rig.requests("DELETE", prefix="/v2/positions/") == []  # nothing left to close
+    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    no_orphans_no_adoption(rig)
+
+
+async def test_expiry_day_liquidation_is_booked_not_an_orphan(make_sim, store, build):
+    sim = await make_sim(equity="3000")
+    rig = build(sim, store)
+    await quiet(rig)
+    legs = condor(sim, FRIDAY, 40, 10, width=40)
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/clock/jump", {"to": "2026-11-20T20:16:00Z"})  # 15:16 New York
+    held = {p.symbol for p in await rig.broker.positions()}
+    assert legs["short_put"] not in held  # the broker closed what the account cannot cover
+    await rig.reconciler.run()
+    assert await rig.broker.positions() == []
+    [liq] = store.events(kind="broker_liquidation")
+    assert liq.payload["symbol"] == legs["short_put"]
+    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "broker_liquidation"
+    assert "broker_liquidation" in [f.kind for f in rig.captured]
+    no_orphans_no_adoption(rig)
+
+
+async def test_manual_exercise_through_the_adapter_is_booked(make_sim, store, build):
+    sim = await make_sim()
+    rig = build(sim, store)
+    await quiet(rig)
+    legs = condor(sim, date(2026, 12, 18), -10, -60)  # the long call in the money
+    await hold(rig, legs)
+    await broker_activities.exercise(rig.broker, legs["long_call"])
+    [exc] = [a for a in await broker_activities.option_activities(rig.broker) if a.type == "OPEXC"]
+    assert exc.symbol == legs["long_call"]
+    await rig.reconciler.run()
+    assert await rig.broker.positions() == []
+    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "exercised"
+    no_orphans_no_adoption(rig)
