@@ -11,8 +11,8 @@ read one meaning:
 - an ``OPTRD``'s ``qty`` is the signed change of the stock position (``+100`` bought, ``-100``
   sold), ``price`` is the strike, ``side`` buy/sell and ``net_amount`` the cash it moved.
 
-Ids are ``"<YYYYMMDDHHMMSSmmm>::<uuid>"`` (Alpaca's format; usable as ``page_token``). Activities
-are kept in memory only: the state file does not carry them (see the README's sim section).
+Ids are ``"<YYYYMMDDHHMMSSmmm>::<uuid>"`` (Alpaca's format; usable as ``page_token``). Option
+activities are part of the state file (``persist.py``); FILLs are rebuilt from the orders.
 """
 
 from __future__ import annotations

@@ -211,3 +211,18 @@ def test_an_account_that_can_cover_is_not_liquidated(make_sim_thread):
     assert positions(c) == {put: Decimal(-1)}
     running.admin("POST", "/_sim/clock/jump", {"to": AFTER_FRI_CLOSE})
     assert positions(c) == {"SPY": Decimal(100)}
+
+
+def test_activities_survive_a_restart_of_the_sim(make_sim_thread, tmp_path):
+    path = tmp_path / "sim.json"
+    first = quiet(make_sim_thread(seed=5, start_at=WED_1030, freeze=True, state_file=path))
+    call = contract(first, "call", -10, expiration=date(2026, 12, 18))
+    plant(first, call, 1)
+    trading_client(first).exercise_options_position(call)
+    before = activities(trading_client(first))
+    first.admin("POST", "/_sim/persist/flush")
+    first.stop()
+    second = make_sim_thread(seed=5, start_at=WED_1030, freeze=True, state_file=path)
+    assert activities(trading_client(second), activity_types="OPEXC,OPTRD") == \
+        [a for a in before if a["activity_type"] != "FILL"]
+    assert positions(trading_client(second)) == {"SPY": Decimal(100)}
