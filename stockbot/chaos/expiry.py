@@ -1,14 +1,16 @@
 """Chaos section "expiry": random condors meet assignment, exercise, expiry and broker liquidation
 on the local exchange, and the daemon's real reconciler (AlpacaBroker, OrderExecutor, Store) cleans
-up after each. Every round: a fresh sim and store, a condor of the Friday expiration held by the
-store and the broker, one random event (early assignment of a short leg by the fault route,
-expiration at the close with random moneyness, or expiry-day liquidation of a small account),
-then two reconciliation runs. Bad counts (all must be 0):
+up after each. Every round: a fresh sim and store, a random condor held by the store and the
+broker, one random event (early assignment of a short leg by the fault route; exercise of the
+in-the-money long call through the daemon's adapter; expiration at the close with random
+moneyness; expiry-day liquidation of a small account whose short put is in the money), then two
+reconciliation runs (three for a liquidation: what the broker left expires at the close). Bad counts (all must be 0):
 
 - **naked stock**: shares at the broker after reconciliation (stockbot holds no stock here);
 - **naked short**: short options with no long of the same underlying, right and expiration;
 - **unbooked assignment**: OPEXC/OPASN/OPEXP activities on our legs with no ``option_activity`` event;
-- **trades left open** with no leg at the broker, and **orphan reports** (the events were
+- **trades left open** (every round's condor must end closed, with its reason), and **orphan
+  reports** (the events were
   assignment/expiry/liquidation, never orphans).
 """
 
@@ -26,7 +28,7 @@ from pydantic import SecretStr
 FRIDAY = date(2026, 11, 20)
 T0 = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)  # a Wednesday, 10:30 New York
 KEY, SECRET = "SIMKEY_CHAOS_EXP", "SIMSECRET_CHAOS_EXP"
-EVENTS = ("early_assignment", "expiry", "liquidation")
+EVENTS = ("early_assignment", "exercise", "expiry", "liquidation")
 
 
 async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
@@ -53,14 +55,19 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
         model_for(state.market).set(probability=0)
         account = state.accounts.get(KEY)
         spot = state.market.price("SPY")
-        expiration = FRIDAY if event != "early_assignment" else date(2026, 12, 18)
+        expiration = FRIDAY if event in ("expiry", "liquidation") else date(2026, 12, 18)
         chain = [k for k in state.market.option_contracts("SPY") if k.expiration == expiration]
 
         def near(right: str, strike) -> str:
             return min((k for k in chain if k.right.value == right), key=lambda k: abs(k.strike - strike)).symbol
 
-        sc = near("call", spot + Decimal(rng.randint(-15, 30)))
-        sp = near("put", spot - Decimal(rng.randint(-15, 30)))
+        call_off, put_off = rng.randint(-15, 30), rng.randint(-15, 30)
+        if event == "liquidation":
+            put_off = -rng.randint(3, 20)  # the short put in the money at 15:15: the small account cannot cover it
+        if event == "exercise":
+            call_off = -rng.randint(12, 30)  # the long call in the money too, so exercising it delivers stock
+        sc = near("call", spot + Decimal(call_off))
+        sp = near("put", spot - Decimal(put_off))
         legs = {sc: -1, near("call", parse_occ(sc).strike + rng.choice((5, 10))): 1,
                 sp: -1, near("put", parse_occ(sp).strike - rng.choice((5, 10))): 1}
         store.record_trade(structure_id=f"condor-{n}", strategy="condor", status="open", qty=Decimal(1),
@@ -69,6 +76,8 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
             state.exchange.plant_position(account, sym, Decimal(qty), Decimal("1.00"))
         if event == "early_assignment":
             assign(account, rng.choice([sc, sp]), state.clock.now())
+        elif event == "exercise":
+            pass  # exercised below, through the daemon's adapter
         elif event == "expiry":
             state.clock.jump((datetime(2026, 11, 20, 21, 0, 1, tzinfo=timezone.utc) - state.clock.now()).total_seconds())
         else:
@@ -81,6 +90,8 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
         timing = LadderTiming(poll_interval_s=0.02, fill_timeout_s=0.3, cancel_timeout_s=2.0)
         captured: list = []
         rec = Reconciler("chaos", broker, store, executor, capture=captured.append, timing=timing)
+        if event == "exercise":
+            await broker_activities.exercise(broker, next(sym for sym, q in legs.items() if q > 0 and "C" in sym[-9:]))
         await rec.run()
         await rec.run()
         if event == "liquidation":  # what the broker left now expires
@@ -93,8 +104,7 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
                 "naked_stock": sum(abs(p.qty) for p in positions if not p.symbol.startswith("SPY2")),
                 "naked_short": _naked_shorts(positions),
                 "unbooked": sum(1 for a in acts if a.type != "OPTRD" and a.symbol in legs and a.id not in booked),
-                "left_open": sum(1 for t in store.trades(status="open")
-                                 if not any(p.symbol in legs for p in positions)),
+                "left_open": len(store.trades(status="open")),
                 "orphans": len(store.events(kind="orphan_found")),
                 "liquidated": len(store.events(kind="broker_liquidation")),
                 "activities": len(acts), "lessons": len(captured)}
@@ -132,7 +142,7 @@ def run_expiry_section(work: Path, rounds: int, *, seed: int = 7, say: Callable[
     bad = {"naked stock (shares)": int(sum(r["naked_stock"] for r in rows)),
            "naked short options": sum(r["naked_short"] for r in rows),
            "unbooked assignments/exercises/expiries": sum(r["unbooked"] for r in rows),
-           "trades left open with no leg": sum(r["left_open"] for r in rows),
+           "trades left open": sum(r["left_open"] for r in rows),
            "reported as orphans": sum(r["orphans"] for r in rows)}
     events = {e: sum(1 for r in rows if r["event"] == e) for e in EVENTS}
     events["legs liquidated by the broker"] = sum(r["liquidated"] for r in rows)

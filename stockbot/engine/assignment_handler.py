@@ -109,8 +109,10 @@ async def handle(rec, positions: Sequence[Position], open_orders: Sequence[Broke
         trade = open_trade(store, sid)
         legs = {leg["symbol"] for leg in (trade or {}).get("legs") or []}
         if trade is not None and not (legs & failed):
-            record_close(store, trade, debit=None, client_order_id=None, reason=reason, method="assignment",
-                         closed=rec.now())
+            # every leg expired worthless and nothing was closed: the exit cost nothing, P&L = the credit
+            worthless = reason == "expired" and not any(c.structure_id == sid for c in closed)
+            record_close(store, trade, debit=Decimal(0) if worthless else None, client_order_id=None, reason=reason,
+                         method="assignment", closed=rec.now())
     store.append_event("assignment_handled", {
         "booked": [b.activity_id for b in p.book], "closed": [(c.symbol, c.status) for c in closed],
         "finished": [list(f) for f in p.finish], "explained": {k: str(v) for k, v in p.explained.items()},

@@ -83,6 +83,7 @@ async def test_condor_expiring_otm_is_booked_expired_not_closed_elsewhere(make_s
     assert await rig.broker.positions() == []
     [trade] = store.trades(status="closed")
     assert trade["meta"]["close_reason"] == "expired"
+    assert Decimal(trade["pnl"]) == Decimal("150")  # the whole 1.50 credit kept
     assert {e.payload["type"] for e in store.events(kind="option_activity")} == {"OPEXP"}
     assert {f.kind for f in rig.captured} == {"carried_to_expiry"}
     assert report.closed_structures == () and report.orphans == ()
@@ -153,3 +154,29 @@ async def test_manual_exercise_through_the_adapter_is_booked(make_sim, store, bu
     assert await rig.broker.positions() == []
     assert store.trades(status="closed")[0]["meta"]["close_reason"] == "exercised"
     no_orphans_no_adoption(rig)
+
+
+async def test_assignment_writes_a_real_lesson_once(make_sim, store, build):
+    from stockbot.engine.ladder import LadderTiming
+    from stockbot.engine.reconciler import Reconciler
+    from stockbot.lessons.capture import LessonCapture
+    from stockbot.lessons.files import LessonStore
+
+    sim = await make_sim()
+    rig = build(sim, store)
+    await quiet(rig)
+    capture = LessonCapture("eng", store=store)
+    reconciler = Reconciler("eng", rig.broker, store, rig.executor, capture=capture.capture,
+                            timing=LadderTiming(poll_interval_s=0.02, fill_timeout_s=0.15, cancel_timeout_s=2.0))
+    legs = condor(sim, date(2026, 12, 18), 15, -15)
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/assign", {"key_id": "SIMKEY_ENGINE", "symbol": legs["short_call"]})
+    await reconciler.run()
+    await reconciler.run()
+    loaded = LessonStore("eng").load()
+    assert loaded.errors == ()  # the drafted lesson passes the lint
+    lessons = [lesson for lesson in loaded.lessons if "assigned" in lesson.title.lower()]
+    assert len(lessons) == 1 and legs["short_call"] in lessons[0].title
+    assert "stock" in lessons[0].prevention.lower()
+    assert len(store.events(kind="lesson_captured")) == 1
+    assert await rig.broker.positions() == []
