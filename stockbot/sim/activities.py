@@ -53,20 +53,19 @@ def record(account: SimAccount, activity_type: str, *, symbol: str, qty: Decimal
     body: dict[str, Any] = {
         "id": activity_id(now, uid),
         "activity_type": activity_type,
-        "activity_sub_type": None,
         "date": now.date().isoformat(),
         "created_at": rfc3339(now),
         "system_date": now.date().isoformat(),
         "symbol": symbol,
         "qty": money(qty),
-        "price": money(price) if price is not None else None,
         "net_amount": money(net_amount),
-        "per_share_amount": None,
         "status": "executed",
         "currency": "USD",
         "description": DESCRIPTIONS.get(activity_type, activity_type),
         "group_id": group_id,
     }
+    if price is not None:  # fields "not present for all activity types" are left out, never null
+        body["price"] = money(price)
     if side is not None:
         body["side"] = side
     account.activities.append(body)

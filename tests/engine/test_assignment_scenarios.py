@@ -180,3 +180,26 @@ async def test_assignment_writes_a_real_lesson_once(make_sim, store, build):
     assert "stock" in lessons[0].prevention.lower()
     assert len(store.events(kind="lesson_captured")) == 1
     assert await rig.broker.positions() == []
+
+
+async def test_stock_delivered_after_the_close_is_sold_at_the_open_with_one_order(make_sim, store, build):
+    sim = await make_sim(always_open=False)
+    rig = build(sim, store)
+    await quiet(rig)
+    legs = condor(sim, FRIDAY, 40, 3, width=40)
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/clock/jump", {"to": AFTER_CLOSE})  # the market is closed now
+    await rig.reconciler.run()
+    await rig.reconciler.run()
+    assert {p.symbol: p.qty for p in await rig.broker.positions()} == {"SPY": Decimal(100)}
+    assert [r["path"] for r in rig.requests("DELETE", prefix="/v2/positions/")] == ["/v2/positions/SPY"]
+    [resting] = await rig.broker.orders(status="open")
+    assert resting.symbol == "SPY" and resting.side == "sell"
+    assert rig.store.events(kind="external_adopted") == []  # owed a close, not someone else's stock
+    await rig.admin("POST", "/_sim/clock/jump", {"to": "2026-11-23T14:31:00Z"})  # Monday, 09:31 New York
+    await rig.reconciler.run()
+    assert await rig.broker.positions() == []
+    assert len(rig.requests("DELETE", prefix="/v2/positions/")) == 1
+    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    no_orphans_no_adoption(rig)
+    assert (await rig.reconciler.run()).clean

@@ -226,3 +226,37 @@ def test_activities_survive_a_restart_of_the_sim(make_sim_thread, tmp_path):
     assert activities(trading_client(second), activity_types="OPEXC,OPTRD") == \
         [a for a in before if a["activity_type"] != "FILL"]
     assert positions(trading_client(second)) == {"SPY": Decimal(100)}
+
+
+def test_activities_conform_to_the_openapi_spec(frozen):
+    import json
+    from pathlib import Path
+
+    from alpaca.trading.requests import MarketOrderRequest
+    from openapi_schema_validator import OAS30Validator, oas30_format_checker
+
+    spec_path = Path(__file__).resolve().parents[2].parent / "shared" / "alpaca-openapi" / "trading-api.json"
+    if not spec_path.exists():
+        pytest.skip(f"Alpaca's OpenAPI spec is not at {spec_path}")
+    spec = json.loads(spec_path.read_text())
+    c = trading_client(frozen)
+    call = contract(frozen, "call", -10, expiration=date(2026, 12, 18))
+    c.submit_order(MarketOrderRequest(symbol=call, qty=1, side="buy", time_in_force="day"))
+    c.exercise_options_position(call)
+    plant(frozen, contract(frozen, "put", -40), 1)
+    frozen.admin("POST", "/_sim/clock/jump", {"to": AFTER_FRI_CLOSE})
+    rows = activities(c)
+    assert {a["activity_type"] for a in rows} == {"FILL", "OPEXC", "OPTRD", "OPEXP"}
+    for a in rows:
+        name = "TradingActivities" if a["activity_type"] == "FILL" else "NonTradeActivities"
+        if name == "NonTradeActivities":
+            # the spec's schema says date-time for "date", its own example (and Alpaca's documented
+            # responses) a plain date: the example wins; checked here, then left out of validation
+            a = dict(a)
+            assert date.fromisoformat(a.pop("date"))
+        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+        OAS30Validator(schema, format_checker=oas30_format_checker).validate(a)
+    # paging: page_size and page_token walk the same list without gaps or repeats
+    first = activities(c, page_size=2)
+    rest = activities(c, page_token=first[-1]["id"])
+    assert [a["id"] for a in first + rest] == [a["id"] for a in rows]
