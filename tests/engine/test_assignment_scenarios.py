@@ -203,3 +203,24 @@ async def test_stock_delivered_after_the_close_is_sold_at_the_open_with_one_orde
     assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
     no_orphans_no_adoption(rig)
     assert (await rig.reconciler.run()).clean
+
+
+async def test_a_failed_stock_close_is_planned_again_next_run_never_doubled(make_sim, store, build):
+    sim = await make_sim()
+    rig = build(sim, store)
+    await quiet(rig)
+    legs = condor(sim, date(2026, 12, 18), 15, -15)
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/assign", {"key_id": "SIMKEY_ENGINE", "symbol": legs["short_put"]})
+    await rig.fault(kind="http_error", status=500, method="DELETE", path="/v2/positions/SPY", times=1)
+    await rig.reconciler.run()
+    held = {p.symbol: p.qty for p in await rig.broker.positions()}
+    assert held.get("SPY") == Decimal(100)  # the stock close failed (the legs were closed)
+    assert rig.store.events(kind="external_adopted") == []
+    await rig.reconciler.run()  # a new run re-derives what is owed from the booked activity
+    assert await rig.broker.positions() == []
+    spy_closes = [o for o in store.orders(status="filled") if o["symbol"] == "SPY"]
+    assert len(spy_closes) == 1 and Decimal(spy_closes[0]["filled_qty"]) == 100
+    assert len(store.events(kind="option_activity")) == 1
+    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    no_orphans_no_adoption(rig)
