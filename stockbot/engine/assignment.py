@@ -49,18 +49,25 @@ class Booking:
     stock_symbol: str | None = None
     stock_qty: Decimal = ZERO
     stock_price: Decimal | None = None
+    group_id: str = ""
+    stock_activity_id: str | None = None  # the OPTRD booked with it
 
     def payload(self) -> dict:
         return {"activity_id": self.activity_id, "type": self.type, "symbol": self.symbol, "qty": str(self.qty),
                 "structure_id": self.structure_id, "stock_symbol": self.stock_symbol,
                 "stock_qty": str(self.stock_qty),
-                "stock_price": None if self.stock_price is None else str(self.stock_price)}
+                "stock_price": None if self.stock_price is None else str(self.stock_price),
+                "group_id": self.group_id, "stock_activity_id": self.stock_activity_id}
 
     @classmethod
     def from_payload(cls, p: Mapping) -> "Booking":
         return cls(p["activity_id"], p["type"], p["symbol"], Decimal(p["qty"]), p.get("structure_id"),
                    p.get("stock_symbol"), Decimal(p.get("stock_qty") or 0),
-                   Decimal(p["stock_price"]) if p.get("stock_price") else None)
+                   Decimal(p["stock_price"]) if p.get("stock_price") else None, p.get("group_id") or "",
+                   p.get("stock_activity_id"))
+
+    def ids(self) -> tuple[str, ...]:
+        return (self.activity_id,) + ((self.stock_activity_id,) if self.stock_activity_id else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +99,27 @@ def _claim(symbol: str, structures: Sequence[StructureView]) -> str | None:
     return next((st.structure_id for st in structures if symbol in st.legs), None)
 
 
-def bookings(new: Iterable[OptionActivity], structures: Sequence[StructureView]) -> list[Booking]:
-    """Option activities -> bookings; an OPTRD attaches its stock to the event of its group."""
+def bookings(new: Iterable[OptionActivity], structures: Sequence[StructureView],
+             booked: Sequence[Booking] = ()) -> list[Booking]:
+    """Option activities -> bookings. An OPTRD attaches its stock to the event of its group; one
+    whose event was booked in an earlier run (the two arrived apart) is booked on its own against
+    that event's structure."""
     new = list(new)
     trades = {a.group_id: a for a in new if a.type == "OPTRD" and a.group_id}
+    events = {a.group_id for a in new if a.type != "OPTRD" and a.group_id}
+    earlier = {b.group_id: b for b in booked if b.group_id}
     out = []
     for a in new:
         if a.type == "OPTRD":
+            first = earlier.get(a.group_id) if a.group_id not in events else None
+            if first is not None:
+                out.append(Booking(a.id, "OPTRD", a.symbol, a.qty, first.structure_id, a.symbol, a.qty, a.price,
+                                   a.group_id))
             continue
         t = trades.get(a.group_id) if a.group_id else None
         out.append(Booking(a.id, a.type, a.symbol, a.qty, _claim(a.symbol, structures),
-                           t.symbol if t else None, t.qty if t else ZERO, t.price if t else None))
+                           t.symbol if t else None, t.qty if t else ZERO, t.price if t else None, a.group_id,
+                           t.id if t else None))
     return out
 
 
@@ -150,12 +167,12 @@ def plan(positions: Sequence[Position], open_orders: Sequence[BrokerOrder], stru
     does not know (candidates for broker liquidation)."""
     held = {p.symbol: p.qty for p in positions}
     working = {o.symbol for o in open_orders if o.symbol} | {leg.symbol for o in open_orders for leg in o.legs}
-    known = {b.activity_id for b in booked}
-    book = [b for b in bookings((a for a in new if a.id not in known), structures)]
+    known = {i for b in booked for i in b.ids()}
+    book = bookings((a for a in new if a.id not in known), structures, booked)
     every = [*booked, *book]
     kinds: dict[str, set[str]] = defaultdict(set)
     for b in every:
-        if b.structure_id:
+        if b.structure_id and b.type != "OPTRD":
             kinds[b.structure_id].add(b.type)
     open_ids = {st.structure_id for st in structures}
     liq = liquidations(structures, held, foreign_fills, set(kinds))

@@ -78,7 +78,7 @@ async def handle(rec, positions: Sequence[Position], open_orders: Sequence[Broke
     if not trades and not assignment.stock_owed(booked, fills):
         return EMPTY
     structures = structures_from_trades(trades)
-    cursor = max((b.activity_id for b in booked), default=None)  # ids sort by time: read only newer ones
+    cursor = max((i for b in booked for i in b.ids()), default=None)  # ids sort by time: read only newer ones
     try:
         new = await broker_activities.option_activities(rec.broker, cursor)
         foreign = await _foreign_fills(rec, structures, positions)
@@ -90,7 +90,7 @@ async def handle(rec, positions: Sequence[Position], open_orders: Sequence[Broke
         return p
     for b in p.book:
         store.append_event(ACTIVITY_EVENT, b.payload())
-        if b.structure_id:
+        if b.structure_id and b.type != "OPTRD":
             await _lesson(rec, b)
     for item in p.liquidations:
         store.append_event(LIQUIDATION_EVENT, {"structure_id": item.structure_id, "symbol": item.symbol,

@@ -87,3 +87,22 @@ def test_without_handled_keeps_the_orphan_plan_off_our_business():
         [pos("SPY", -150), pos(LC, 1), pos(SP, -1), pos(LP, 1), pos("QQQ261218C00500000", -1)], trades, p)
     assert [(x.symbol, x.qty) for x in left] == [("SPY", D(-50)), ("QQQ261218C00500000", D(-1))]
     assert [t["structure_id"] for t in open_trades] == ["c2"]
+
+
+def test_a_stock_trade_arriving_a_run_after_its_assignment_is_owed_once():
+    first = plan([pos(LC, 1), pos(SP, -1), pos(LP, 1)], [], [CONDOR], ASSIGNED[:1], [], {})
+    [b] = first.book
+    assert b.stock_symbol is None and first.explained == {}
+    later = plan([pos("SPY", -100)], [], [], ASSIGNED, list(first.book), {})
+    [t] = later.book
+    assert (t.type, t.structure_id, t.stock_qty) == ("OPTRD", "c1", D(-100))
+    assert later.explained == {"SPY": D(-100)} and [c.symbol for c in later.close] == ["SPY"]
+    again = plan([pos("SPY", -100)], [], [], ASSIGNED, [*first.book, *later.book], {})
+    assert again.book == () and again.explained == {"SPY": D(-100)}  # owed still, never counted twice
+
+
+def test_the_stock_trade_booked_with_its_event_is_known_by_its_own_id():
+    p = plan([pos("SPY", -100)], [], [CONDOR], ASSIGNED, [], {})
+    [b] = p.book
+    assert b.ids() == ("1::a", "2::b")
+    assert plan([pos("SPY", -100)], [], [], ASSIGNED, list(p.book), {}).book == ()
