@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from weakref import WeakKeyDictionary
@@ -172,14 +173,21 @@ def process(account: SimAccount, clock, market, now: datetime, expiration_close)
     """Liquidation check, early assignment and expiration settlement for one account. True if
     anything changed. Called by the exchange whenever the account holds options."""
     model = model_for(market)
-    changed = _liquidate(account, clock, market, now, model, expiration_close)
-    changed |= _early_assign(account, clock, market, now, model)
-    changed |= _settle(account, clock, market, now, expiration_close)
+    changed = _early_assign(account, clock, market, now, model)
+    today = _ny(now).date()
+    if any(c.expiration <= today for _, c in _options(account)):  # liquidation and settlement are due only then
+        changed |= _liquidate(account, clock, market, now, model, expiration_close)
+        changed |= _settle(account, clock, market, now, expiration_close)
     return changed
 
 
+@lru_cache(maxsize=4096)
+def _contract(symbol: str):
+    return parse_occ(symbol)  # parsed once per symbol: this runs on every request and tick
+
+
 def _options(account: SimAccount) -> list[tuple[SimPosition, object]]:
-    return [(p, parse_occ(p.symbol)) for p in list(account.positions.values()) if p.asset_class == "us_option"]
+    return [(p, _contract(p.symbol)) for p in list(account.positions.values()) if p.asset_class == "us_option"]
 
 
 def _settle(account: SimAccount, clock, market, now: datetime, expiration_close) -> bool:
@@ -209,10 +217,8 @@ def _in_session(clock, now: datetime) -> bool:
 
 
 def _early_assign(account: SimAccount, clock, market, now: datetime, model: AssignmentModel) -> bool:
-    if model.early_probability <= 0 or not _in_session(clock, now):
-        return False
     d = _ny(now).date()
-    if (account.id, d) in model.drawn:
+    if model.early_probability <= 0 or (account.id, d) in model.drawn or not _in_session(clock, now):
         return False
     model.drawn.add((account.id, d))
     pricer = Pricer(market)
