@@ -22,7 +22,9 @@ What the local exchange does (every rule here is at least as harsh as Alpaca's):
   assigning every in-the-money contract expiring that day at the current spot would leave the
   account with negative excess (it cannot cover the stock), the exchange closes those contracts
   itself with market orders, shorts first, as Alpaca's risk desk does. The orders carry ids the
-  account never chose; no activity is written for them beyond their ``FILL``.
+  account never chose; no activity is written for them beyond their ``FILL``. When the sim first
+  notices the day only after the close (one clock jump over both), the orders fill at the quotes
+  of 15:15 and carry that time.
 """
 
 from __future__ import annotations
@@ -260,8 +262,16 @@ def _liquidate(account: SimAccount, clock, market, now: datetime, model: Assignm
         itm = [p for p in members if intrinsic(p.symbol, spot) >= EXERCISE_THRESHOLD]
         if not itm or _can_cover(account, itm, pricer):
             continue
+        at = datetime.combine(expiration, LIQUIDATION_AT, _ny(now).tzinfo)
+        # noticed only after the contracts stopped trading (a clock jump past the close): the
+        # exchange acted at 15:15, so it fills at the quotes of 15:15
+        when = now if now < expiration_close(clock, expiration) else at.astimezone(now.tzinfo)
         for pos in sorted(itm, key=lambda p: (p.qty > 0, p.symbol)):  # shorts first
-            _market_close(account, pos, pricer, now)
+            try:
+                quote = market.option_quote_at(pos.symbol, when)
+            except (KeyError, ValueError):
+                continue  # cannot be quoted: it settles at the close instead
+            _market_close(account, pos, (Decimal(quote.bid), Decimal(quote.ask)), when)
         changed = True
     return changed
 
@@ -279,15 +289,15 @@ def _can_cover(account: SimAccount, itm: list[SimPosition], pricer: Pricer) -> b
     return valuate(cash, positions.values(), account.spec.multiplier, pricer).excess >= 0
 
 
-def _market_close(account: SimAccount, pos: SimPosition, pricer: Pricer, now: datetime) -> SimOrder:
-    """A filled market order of the exchange's own, closing ``pos`` at the touch."""
+def _market_close(account: SimAccount, pos: SimPosition, touch: tuple[Decimal, Decimal], now: datetime) -> SimOrder:
+    """A filled market order of the exchange's own, closing ``pos`` at the touch (bid, ask)."""
     from stockbot.sim.exchange_fill import finish
 
     for order in list(account.open_orders.values()):  # the broker cancels what would conflict
         if pos.symbol in order.symbols():
             finish(account, order, "canceled", now)
     side = "buy" if pos.qty < 0 else "sell"
-    bid, ask = pricer.touch(pos.symbol)
+    bid, ask = touch
     price = ask if side == "buy" else bid
     oid = str(uuid.uuid5(SIM_NAMESPACE, f"liquidation:{account.id}:{len(account.orders)}"))
     qty = abs(pos.qty)

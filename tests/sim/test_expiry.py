@@ -260,3 +260,19 @@ def test_activities_conform_to_the_openapi_spec(frozen):
     first = activities(c, page_size=2)
     rest = activities(c, page_token=first[-1]["id"])
     assert [a["id"] for a in first + rest] == [a["id"] for a in rows]
+
+
+def test_liquidation_noticed_after_the_close_fills_at_the_quotes_of_1515(make_sim_thread):
+    running = quiet(make_sim_thread(seed=5, start_at=FRI_1030, freeze=True))
+    running.admin("POST", "/_sim/accounts", {"key_id": "SMALL", "secret": "S", "equity": "3000"})
+    c = trading_client(running, "SMALL", "S")
+    put = contract(running, "put", 10)
+    plant(running, put, -1, key="SMALL")
+    at_1515 = datetime(2026, 11, 20, 20, 15, tzinfo=timezone.utc)
+    quote = running.call(running.state.market.option_quote_at, put, at_1515)
+    running.admin("POST", "/_sim/clock/jump", {"to": AFTER_FRI_CLOSE})  # one jump over 15:15 and the close
+    assert positions(c) == {} and activities(c, "OPASN") == []
+    [order] = running.admin("GET", "/_sim/accounts/SMALL/orders")["orders"]
+    assert order["status"] == "filled" and Decimal(order["filled_avg_price"]) == Decimal(str(quote.ask))
+    assert order["filled_at"].startswith("2026-11-20T20:15:00")
+    consistent(c)
