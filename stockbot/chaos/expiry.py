@@ -9,6 +9,8 @@ reconciliation runs (three for a liquidation: what the broker left expires at th
 - **naked stock**: shares at the broker after reconciliation (stockbot holds no stock here);
 - **naked short**: short options with no long of the same underlying, right and expiration;
 - **unbooked assignment**: OPEXC/OPASN/OPEXP activities on our legs with no ``option_activity`` event;
+- **broker liquidations not booked as such** (legs the exchange closed itself with no
+  ``broker_liquidation`` event);
 - **trades left open** (every round's condor must end closed, with its reason), and **orphan
   reports** (the events were
   assignment/expiry/liquidation, never orphans).
@@ -66,10 +68,12 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
             put_off = -rng.randint(3, 20)  # the short put in the money at 15:15: the small account cannot cover it
         if event == "exercise":
             call_off = -rng.randint(12, 30)  # the long call in the money too, so exercising it delivers stock
+        # a narrow put spread nets out at assignment (coverable); a wide one leaves 100 shares to buy
+        put_width = rng.choice((10, 40)) if event == "liquidation" else rng.choice((5, 10))
         sc = near("call", spot + Decimal(call_off))
         sp = near("put", spot - Decimal(put_off))
         legs = {sc: -1, near("call", parse_occ(sc).strike + rng.choice((5, 10))): 1,
-                sp: -1, near("put", parse_occ(sp).strike - rng.choice((5, 10))): 1}
+                sp: -1, near("put", parse_occ(sp).strike - put_width): 1}
         store.record_trade(structure_id=f"condor-{n}", strategy="condor", status="open", qty=Decimal(1),
                            entry_price=Decimal("1.50"), legs=[{"symbol": s, "qty": str(q)} for s, q in legs.items()])
         for sym, qty in legs.items():
@@ -80,8 +84,10 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
             pass  # exercised below, through the daemon's adapter
         elif event == "expiry":
             state.clock.jump((datetime(2026, 11, 20, 21, 0, 1, tzinfo=timezone.utc) - state.clock.now()).total_seconds())
-        else:
-            state.clock.jump((datetime(2026, 11, 20, 20, 16, tzinfo=timezone.utc) - state.clock.now()).total_seconds())
+        else:  # 15:16 New York, or one jump over 15:15 and the close (the exchange acted at 15:15 anyway)
+            to = rng.choice((datetime(2026, 11, 20, 20, 16, tzinfo=timezone.utc),
+                             datetime(2026, 11, 20, 21, 0, 1, tzinfo=timezone.utc)))
+            state.clock.jump((to - state.clock.now()).total_seconds())
         state.exchange.process_all()
 
         broker = AlpacaBroker(AlpacaSettings(api_key=SecretStr(KEY), secret_key=SecretStr(SECRET),
@@ -94,12 +100,16 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
             await broker_activities.exercise(broker, next(sym for sym, q in legs.items() if q > 0 and "C" in sym[-9:]))
         await rec.run()
         await rec.run()
-        if event == "liquidation":  # what the broker left now expires
+        if event == "liquidation" and state.clock.now() < datetime(2026, 11, 20, 21, tzinfo=timezone.utc):
+            # what the broker left now expires
             state.clock.jump((datetime(2026, 11, 20, 21, 0, 1, tzinfo=timezone.utc) - state.clock.now()).total_seconds())
             await rec.run()
         positions = await broker.positions()
         acts = await broker_activities.option_activities(broker)
         booked = {e.payload["activity_id"] for e in store.events(kind="option_activity")}
+        known = {r["client_order_id"] for r in store.orders()}
+        by_exchange = {o.symbol for o in account.orders if o.client_order_id not in known}  # its liquidations
+        liquidation_booked = {e.payload["symbol"] for e in store.events(kind="broker_liquidation")}
         return {"event": event,
                 "naked_stock": sum(abs(p.qty) for p in positions if not p.symbol.startswith("SPY2")),
                 "naked_short": _naked_shorts(positions),
@@ -107,6 +117,8 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
                 "left_open": len(store.trades(status="open")),
                 "orphans": len(store.events(kind="orphan_found")),
                 "liquidated": len(store.events(kind="broker_liquidation")),
+                "by_exchange": len(by_exchange),
+                "liquidation_unbooked": len(by_exchange - liquidation_booked),
                 "activities": len(acts), "lessons": len(captured)}
     finally:
         store.close()
@@ -143,8 +155,9 @@ def run_expiry_section(work: Path, rounds: int, *, seed: int = 7, say: Callable[
            "naked short options": sum(r["naked_short"] for r in rows),
            "unbooked assignments/exercises/expiries": sum(r["unbooked"] for r in rows),
            "trades left open": sum(r["left_open"] for r in rows),
-           "reported as orphans": sum(r["orphans"] for r in rows)}
+           "reported as orphans": sum(r["orphans"] for r in rows),
+           "broker liquidations not booked as such": sum(r["liquidation_unbooked"] for r in rows)}
     events = {e: sum(1 for r in rows if r["event"] == e) for e in EVENTS}
-    events["legs liquidated by the broker"] = sum(r["liquidated"] for r in rows)
+    events["legs liquidated by the exchange"] = sum(r["by_exchange"] for r in rows)
     return {"rounds": rounds, "events": events, "activities": sum(r["activities"] for r in rows),
             "lessons": sum(r["lessons"] for r in rows), "rows": rows, "bad": bad, "ok": not any(bad.values())}

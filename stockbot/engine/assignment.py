@@ -135,14 +135,13 @@ def stock_owed(booked: Iterable[Booking], closed_fills: Mapping[str, Decimal]) -
 
 
 def liquidations(structures: Sequence[StructureView], held: Mapping[str, Decimal],
-                 foreign_fills: Sequence[BrokerOrder], busy: set[str]) -> list[Liquidation]:
-    """Missing legs explained by filled orders we never placed, on the leg's expiration date."""
+                 foreign_fills: Sequence[BrokerOrder], explained: set[str]) -> list[Liquidation]:
+    """Missing legs explained by filled orders we never placed, on the leg's expiration date
+    (``explained``: legs an option activity already accounts for)."""
     out = []
     for st in structures:
-        if st.structure_id in busy:
-            continue
         for sym, qty in st.legs.items():
-            if not is_occ_symbol(sym) or held.get(sym, ZERO) == qty:
+            if not is_occ_symbol(sym) or held.get(sym, ZERO) == qty or sym in explained:
                 continue
             for order in foreign_fills:
                 if order.symbol == sym and order.filled_qty > 0 and _ny_date(order) == parse_occ(sym).expiration:
@@ -175,7 +174,7 @@ def plan(positions: Sequence[Position], open_orders: Sequence[BrokerOrder], stru
         if b.structure_id and b.type != "OPTRD":
             kinds[b.structure_id].add(b.type)
     open_ids = {st.structure_id for st in structures}
-    liq = liquidations(structures, held, foreign_fills, set(kinds))
+    liq = liquidations(structures, held, foreign_fills, {b.symbol for b in every if b.type != "OPTRD"})
     for item in liq:
         kinds[item.structure_id].add("LIQ")
 

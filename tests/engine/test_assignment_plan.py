@@ -106,3 +106,13 @@ def test_the_stock_trade_booked_with_its_event_is_known_by_its_own_id():
     [b] = p.book
     assert b.ids() == ("1::a", "2::b")
     assert plan([pos("SPY", -100)], [], [], ASSIGNED, list(p.book), {}).book == ()
+
+
+def test_a_leg_liquidated_while_the_others_expired_is_still_booked_as_liquidation():
+    liq = BrokerOrder("x", "not-ours", "filled", D(1), D(1), datetime(2026, 12, 18, 20, 15, tzinfo=timezone.utc),
+                      symbol=SP, side="buy")
+    settled = [act("1::a", "OPEXP", SC, 1, "g1"), act("2::b", "OPEXP", LC, -1, "g2"),
+               act("3::c", "OPEXP", LP, -1, "g3")]
+    p = plan([], [], [CONDOR], settled, [], {}, [liq])
+    assert [(i.symbol, i.order_id) for i in p.liquidations] == [(SP, "x")]
+    assert p.finish == (("c1", "broker_liquidation"),)
