@@ -92,11 +92,13 @@ async def handle(rec, positions: Sequence[Position], open_orders: Sequence[Broke
         store.append_event(ACTIVITY_EVENT, b.payload())
         if b.structure_id and b.type != "OPTRD":
             await _lesson(rec, b)
-    for item in p.liquidations:
+    seen = {e.payload.get("order_id") for e in store.events(kind=LIQUIDATION_EVENT)}
+    fresh = [i for i in p.liquidations if i.order_id not in seen]  # booked once, alerted once
+    for item in fresh:
         store.append_event(LIQUIDATION_EVENT, {"structure_id": item.structure_id, "symbol": item.symbol,
                                                "qty": str(item.qty), "order_id": item.order_id})
-    if p.liquidations:
-        sids = sorted({i.structure_id for i in p.liquidations})
+    if fresh:
+        sids = sorted({i.structure_id for i in fresh})
         await rec.notifier.alert("broker_liquidation", f"Alpaca liquidated expiring legs of {', '.join(sids)}")
         for sid in sids:
             await rec.notifier.failure(Failure("broker_liquidation", "engine.assignment",
@@ -104,11 +106,14 @@ async def handle(rec, positions: Sequence[Position], open_orders: Sequence[Broke
                                                {"reason": "expiry-day liquidation: position not coverable"},
                                                strategy="condor"))
     closed, errors = await rec._close(p.close)  # noqa: SLF001 - the reconciler's shorts-first path
-    failed = {c.symbol for c in closed if c.status != "filled"}
+    gone = {c.symbol for c in closed if c.status == "filled"}
+    held = {pos.symbol for pos in positions if pos.qty != 0}
     for sid, reason in p.finish:
         trade = open_trade(store, sid)
         legs = {leg["symbol"] for leg in (trade or {}).get("legs") or []}
-        if trade is not None and not (legs & failed):
+        # closed only once no leg is left: a close that failed or still works keeps the trade open
+        # (and handled here, not by the orphan plan) until a later run sees the leg gone
+        if trade is not None and not ((legs & held) - gone):
             # every leg expired worthless and nothing was closed: the exit cost nothing, P&L = the credit
             worthless = reason == "expired" and not any(c.structure_id == sid for c in closed)
             record_close(store, trade, debit=Decimal(0) if worthless else None, client_order_id=None, reason=reason,

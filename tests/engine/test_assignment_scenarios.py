@@ -224,3 +224,21 @@ async def test_a_failed_stock_close_is_planned_again_next_run_never_doubled(make
     assert len(store.events(kind="option_activity")) == 1
     assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
     no_orphans_no_adoption(rig)
+
+
+async def test_a_leg_close_that_fails_keeps_the_trade_open_and_ours_until_the_next_run(make_sim, store, build):
+    sim = await make_sim()
+    rig = build(sim, store)
+    await quiet(rig)
+    legs = condor(sim, date(2026, 12, 18), 15, -15)
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/assign", {"key_id": "SIMKEY_ENGINE", "symbol": legs["short_call"]})
+    await rig.fault(kind="http_error", status=500, method="DELETE", path=f"/v2/positions/{legs['long_put']}", times=1)
+    await rig.reconciler.run()
+    assert {p.symbol for p in await rig.broker.positions()} == {legs["long_put"]}
+    assert [t["structure_id"] for t in store.trades(status="open")] == ["condor-x"]
+    await rig.reconciler.run()
+    assert await rig.broker.positions() == []
+    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    assert [f.kind for f in rig.captured] == ["option_assigned"]  # one lesson: the failed close was retried quietly
+    no_orphans_no_adoption(rig)
