@@ -100,7 +100,7 @@ def _claim(symbol: str, structures: Sequence[StructureView]) -> str | None:
 
 
 def bookings(new: Iterable[OptionActivity], structures: Sequence[StructureView],
-             booked: Sequence[Booking] = ()) -> list[Booking]:
+             booked: Sequence[Booking] = (), history: Sequence[StructureView] = ()) -> list[Booking]:
     """Option activities -> bookings. An OPTRD attaches its stock to the event of its group; one
     whose event was booked in an earlier run (the two arrived apart) is booked on its own against
     that event's structure."""
@@ -117,7 +117,8 @@ def bookings(new: Iterable[OptionActivity], structures: Sequence[StructureView],
                                    a.group_id))
             continue
         t = trades.get(a.group_id) if a.group_id else None
-        out.append(Booking(a.id, a.type, a.symbol, a.qty, _claim(a.symbol, structures),
+        owner = _claim(a.symbol, structures) or _claim(a.symbol, list(reversed(history)))
+        out.append(Booking(a.id, a.type, a.symbol, a.qty, owner,
                            t.symbol if t else None, t.qty if t else ZERO, t.price if t else None, a.group_id,
                            t.id if t else None))
     return out
@@ -158,16 +159,18 @@ def _ny_date(order: BrokerOrder) -> date:
 
 def plan(positions: Sequence[Position], open_orders: Sequence[BrokerOrder], structures: Sequence[StructureView],
          new: Sequence[OptionActivity], booked: Sequence[Booking], closed_fills: Mapping[str, Decimal],
-         foreign_fills: Sequence[BrokerOrder] = ()) -> AssignmentPlan:
+         foreign_fills: Sequence[BrokerOrder] = (), history: Sequence[StructureView] = ()) -> AssignmentPlan:
     """Decide what assignment handling must do this run. No I/O: the handler executes the plan.
 
     ``booked``: bookings from earlier runs; ``closed_fills``: stock symbol -> signed quantity our
     closes of delivered stock filled; ``foreign_fills``: filled orders on our legs that the store
-    does not know (candidates for broker liquidation)."""
+    does not know (candidates for broker liquidation); ``history``: recently closed structures
+    (oldest first), which still own their contracts' activities: a structure the orphan plan
+    closed while the activities could not be read still gets its delivered stock closed."""
     held = {p.symbol: p.qty for p in positions}
     working = {o.symbol for o in open_orders if o.symbol} | {leg.symbol for o in open_orders for leg in o.legs}
     known = {i for b in booked for i in b.ids()}
-    book = bookings((a for a in new if a.id not in known), structures, booked)
+    book = bookings((a for a in new if a.id not in known), structures, booked, history)
     every = [*booked, *book]
     kinds: dict[str, set[str]] = defaultdict(set)
     for b in every:

@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 ACTIVITY_EVENT = "option_activity"
 LIQUIDATION_EVENT = "broker_liquidation"
 EMPTY = assignment.AssignmentPlan()
+HISTORY = 100  # closed trades that may still own an activity (the orphan plan closed them meanwhile)
 _LESSON_KIND = {"OPASN": "option_assigned", "OPEXC": "option_exercised", "OPEXP": "carried_to_expiry"}
 
 
@@ -75,17 +76,21 @@ async def handle(rec, positions: Sequence[Position], open_orders: Sequence[Broke
     booked = _booked(store)
     ours = {b.structure_id for b in booked if b.structure_id}
     fills = _closed_fills(store, ours)
-    if not trades and not assignment.stock_owed(booked, fills):
-        return EMPTY
+    stock_held = any(not is_occ_symbol(pos.symbol) for pos in positions)
+    if not trades and not stock_held and not assignment.stock_owed(booked, fills):
+        return EMPTY  # nothing can be assigned and no stock can be ours to close: no request
     structures = structures_from_trades(trades)
+    history = structures_from_trades(store.trades(status="closed")[-HISTORY:])
     cursor = max((i for b in booked for i in b.ids()), default=None)  # ids sort by time: read only newer ones
     try:
         new = await broker_activities.option_activities(rec.broker, cursor)
         foreign = await _foreign_fills(rec, structures, positions)
-    except BrokerError as exc:
+    except BrokerError as exc:  # the orphan plan runs on everything this time; the next run catches up
         await rec.notifier.alert("reconcile_failed", f"cannot read option activities: {exc}")
+        await rec.notifier.failure(Failure.from_exception("engine.assignment", exc, job="reconcile",
+                                                          kind="broker_error"))
         return EMPTY
-    p = assignment.plan(positions, open_orders, structures, new, booked, fills, foreign)
+    p = assignment.plan(positions, open_orders, structures, new, booked, fills, foreign, history)
     if p.idle:
         return p
     for b in p.book:

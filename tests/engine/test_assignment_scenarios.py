@@ -242,3 +242,20 @@ async def test_a_leg_close_that_fails_keeps_the_trade_open_and_ours_until_the_ne
     assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
     assert [f.kind for f in rig.captured] == ["option_assigned"]  # one lesson: the failed close was retried quietly
     no_orphans_no_adoption(rig)
+
+
+async def test_activities_unreadable_for_a_run_the_stock_is_still_closed_on_the_next(make_sim, store, build):
+    sim = await make_sim()
+    rig = build(sim, store)
+    await quiet(rig)
+    legs = condor(sim, date(2026, 12, 18), 15, -15)
+    await hold(rig, legs)
+    await rig.admin("POST", "/_sim/assign", {"key_id": "SIMKEY_ENGINE", "symbol": legs["short_call"]})
+    await rig.fault(kind="http_error", status=500, method="GET", path="/v2/account/activities", times=4)
+    await rig.reconciler.run()  # every read retry fails: the old orphan path closes the legs
+    assert {p.symbol for p in await rig.broker.positions()} == {"SPY"}
+    assert "broker_error" in [f.kind for f in rig.captured]
+    await rig.reconciler.run()
+    assert await rig.broker.positions() == []  # the stock the assignment delivered is closed after all
+    [booked] = store.events(kind="option_activity")
+    assert booked.payload["structure_id"] == "condor-x"
