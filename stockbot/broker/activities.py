@@ -32,7 +32,7 @@ class OptionActivity:
     at: str
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> "OptionActivity":
+    def from_json(cls, raw: dict[str, Any]) -> OptionActivity:
         def dec(v: Any) -> Decimal | None:
             return None if v in (None, "") else Decimal(str(v))
 

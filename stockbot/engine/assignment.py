@@ -25,7 +25,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Iterable, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 from stockbot.broker.activities import OptionActivity
 from stockbot.domain import BrokerOrder, Position
@@ -52,7 +53,7 @@ class Booking:
     group_id: str = ""
     stock_activity_id: str | None = None  # the OPTRD booked with it
 
-    def payload(self) -> dict:
+    def payload(self) -> dict[str, Any]:
         return {"activity_id": self.activity_id, "type": self.type, "symbol": self.symbol, "qty": str(self.qty),
                 "structure_id": self.structure_id, "stock_symbol": self.stock_symbol,
                 "stock_qty": str(self.stock_qty),
@@ -60,7 +61,7 @@ class Booking:
                 "group_id": self.group_id, "stock_activity_id": self.stock_activity_id}
 
     @classmethod
-    def from_payload(cls, p: Mapping) -> "Booking":
+    def from_payload(cls, p: Mapping[str, Any]) -> Booking:
         return cls(p["activity_id"], p["type"], p["symbol"], Decimal(p["qty"]), p.get("structure_id"),
                    p.get("stock_symbol"), Decimal(p.get("stock_qty") or 0),
                    Decimal(p["stock_price"]) if p.get("stock_price") else None, p.get("group_id") or "",
@@ -217,8 +218,8 @@ def plan(positions: Sequence[Position], open_orders: Sequence[BrokerOrder], stru
     return AssignmentPlan(tuple(book), tuple(liq), tuple(close), tuple(finish), handled, explained, legs)
 
 
-def without_handled(positions: Sequence[Position], trades: Sequence[Mapping], plan_: AssignmentPlan
-                    ) -> tuple[list[Position], list[Mapping]]:
+def without_handled(positions: Sequence[Position], trades: Sequence[Mapping[str, Any]], plan_: AssignmentPlan
+                    ) -> tuple[list[Position], list[Mapping[str, Any]]]:
     """Positions and open trades for ``reconcile.plan``: handled structures and their legs, and
     the stock we owe a close of, taken out (they are this module's business)."""
     from dataclasses import replace

@@ -11,8 +11,9 @@ everything) and is reported; it never stops the reconciliation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -20,11 +21,15 @@ from stockbot.broker import activities as broker_activities
 from stockbot.broker.errors import BrokerError
 from stockbot.domain import BrokerOrder, Position
 from stockbot.engine import assignment
-from stockbot.engine.reconcile import structures_from_trades
+from stockbot.engine.reconcile import StructureView, structures_from_trades
 from stockbot.engine.trades import open_trade, record_close
 from stockbot.lessons.failure import Failure
 from stockbot.lessons.guards import CLOSE_POSITION_PURPOSE
 from stockbot.options.occ import is_occ_symbol
+from stockbot.store import Store
+
+if TYPE_CHECKING:  # the reconciler imports this module
+    from stockbot.engine.reconciler import Reconciler
 
 log = structlog.get_logger(__name__)
 ACTIVITY_EVENT = "option_activity"
@@ -34,11 +39,11 @@ HISTORY = 100  # closed trades that may still own an activity (the orphan plan c
 _LESSON_KIND = {"OPASN": "option_assigned", "OPEXC": "option_exercised", "OPEXP": "carried_to_expiry"}
 
 
-def _booked(store) -> list[assignment.Booking]:
+def _booked(store: Store) -> list[assignment.Booking]:
     return [assignment.Booking.from_payload(e.payload) for e in store.events(kind=ACTIVITY_EVENT)]
 
 
-def _closed_fills(store, structure_ids: set[str]) -> dict[str, Decimal]:
+def _closed_fills(store: Store, structure_ids: set[str]) -> dict[str, Decimal]:
     """Signed stock quantity our closes of delivered stock filled (a sell of long stock < 0)."""
     out: dict[str, Decimal] = {}
     for row in store.orders():
@@ -53,7 +58,8 @@ def _closed_fills(store, structure_ids: set[str]) -> dict[str, Decimal]:
     return out
 
 
-async def _foreign_fills(rec, structures, positions: Sequence[Position]) -> list[BrokerOrder]:
+async def _foreign_fills(rec: Reconciler, structures: Sequence[StructureView],
+                         positions: Sequence[Position]) -> list[BrokerOrder]:
     held = {p.symbol: p.qty for p in positions}
     if not any(held.get(s, 0) != q for st in structures for s, q in st.legs.items() if is_occ_symbol(s)):
         return []
@@ -66,7 +72,8 @@ async def _foreign_fills(rec, structures, positions: Sequence[Position]) -> list
     return out
 
 
-async def handle(rec, positions: Sequence[Position], open_orders: Sequence[BrokerOrder]) -> assignment.AssignmentPlan:
+async def handle(rec: Reconciler, positions: Sequence[Position],
+                 open_orders: Sequence[BrokerOrder]) -> assignment.AssignmentPlan:
     """Book and act on assignments, exercises, expiries and broker liquidations of our structures;
     returns the plan (``assignment.without_handled`` keeps its business out of the orphan plan)."""
     store = rec.store
@@ -131,7 +138,7 @@ async def handle(rec, positions: Sequence[Position], open_orders: Sequence[Broke
     return p
 
 
-async def _lesson(rec: Any, b: assignment.Booking) -> None:
+async def _lesson(rec: Reconciler, b: assignment.Booking) -> None:
     what = {"OPASN": "assigned", "OPEXC": "exercised", "OPEXP": "expired"}[b.type]
     stock = f"; {b.stock_qty:+} {b.stock_symbol} at {b.stock_price} delivered, closed at market" if b.stock_symbol else ""
     message = f"{b.symbol} of {b.structure_id} {what}{stock}"

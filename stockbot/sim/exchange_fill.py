@@ -27,7 +27,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from stockbot.options.occ import parse_occ
+from stockbot.options.occ import parse_occ  # noqa: F401 - exchange.py calls fill.parse_occ
 from stockbot.sim.accounts import SimAccount
 from stockbot.sim.exchange_margin import ZERO, Pricer, apply_fill
 from stockbot.sim.exchange_model import SimOrder
