@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: test demo bench chaos efficacy install clean
+.PHONY: test lint demo bench chaos efficacy install clean
 
 install: $(STAMP)
 
@@ -29,8 +29,14 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test,llm]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff over the whole repo, mypy (strict) over the packages listed in pyproject.toml's [tool.mypy].
+# Part of `make test`: a finding fails the build before any test runs.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 DEMO_ARGS ?=
 demo: $(STAMP)

@@ -94,7 +94,7 @@ def bench_orders(runs: int, n: int = 100) -> dict[str, Any]:
     from pydantic import SecretStr
 
     from stockbot.broker.alpaca import AlpacaBroker
-    from stockbot.broker.orders import OrderExecutor
+    from stockbot.trading.executor import OrderExecutor
     from stockbot.config import AlpacaSettings
     from stockbot.domain import OrderIntent, Side
     from stockbot.store import Store
@@ -278,14 +278,14 @@ def bench_screening(runs: int) -> dict[str, Any]:
 
     In a fresh interpreter, so its peak RSS is the screener's and not the embedder's that the
     lessons section loaded into this process."""
-    out = subprocess.run([sys.executable, "-m", "stockbot.equities.bench"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "stockbot.strategies.equity.bench"], capture_output=True, text=True,
                          cwd=ROOT, timeout=300, check=True)
     return json.loads(out.stdout[out.stdout.index("{"):])
 
 
 def bench_requests(runs: int) -> dict[str, Any]:
     """Broker requests of one condor decision with the shipped defaults (Alpaca allows 200/min)."""
-    from stockbot.engine.bench import measure_requests
+    from stockbot.strategies.condor.bench import measure_requests
 
     return measure_requests()
 

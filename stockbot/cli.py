@@ -13,22 +13,11 @@ import sys
 from typing import Callable, Sequence
 
 from stockbot import __version__
-from stockbot.config import ConfigError, validate_account_id
+from stockbot.cli_args import add_account
+from stockbot.config import ConfigError
 from stockbot.store import StoreError
 
 EXIT_CONFIG = 2
-
-
-def _account_arg(value: str) -> str:
-    try:
-        return validate_account_id(value) or value
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_account(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--account", type=_account_arg, default=None,
-                   help="account id (default: the default account, settings from .env)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -141,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommand groups that live next to their feature (lessons, preflight, dashboard...)."""
     from stockbot.dashboard.cli import add_subparser as dashboard
-    from stockbot.equities.cli import add_subparser as equities
+    from stockbot.strategies.equity.cli import add_subparser as equities
     from stockbot.lessons.cli import add_subparser as lessons
     from stockbot.llm_cli import add_subparser as llm
     from stockbot.ops_cli import add_subparser as ops

@@ -21,32 +21,44 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from stockbot.errors import StockbotError
+
 ACCOUNT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_MEMORY_ROOT = PACKAGE_ROOT.parent / "memory"
 
 
-class ConfigError(Exception):
-    """A settings problem an operator must fix; the message is meant to be printed as is."""
+class ConfigError(StockbotError):
+    """A settings problem an operator must fix; the message is meant to be printed as is.
+
+    Caller: operator fix (exit with the message; systemd does not restart on it).
+    """
 
 
 # --------------------------------------------------------------------------- accounts and paths
 
 
-def validate_account_id(account: str | None) -> str | None:
-    """Return ``account`` unchanged if it is a valid id (or None); raise ConfigError otherwise.
+class AccountId(str):
+    """An account id that passed :func:`validate_account_id`: a ``str`` (paths, JSON, SQLite take
+    it as is) whose type says the check was made, so it is made once per value, at the edge."""
 
-    The pattern is the whole defence against path escapes (``../x``), so it is checked here,
-    once, before any path is built from an id.
+    __slots__ = ()
+
+
+def validate_account_id(account: str | None) -> AccountId | None:
+    """``account`` as an :class:`AccountId` if it is a valid id (or None); ConfigError otherwise.
+
+    The pattern is the whole defence against path escapes (``../x``), so it is checked here
+    before any path is built from an id; an ``AccountId`` was checked already and passes as is.
     """
-    if account is None:
-        return None
+    if account is None or isinstance(account, AccountId):
+        return account
     if not isinstance(account, str) or not ACCOUNT_ID_RE.fullmatch(account):
         raise ConfigError(
             f"invalid account id {account!r}: use 1-32 characters of a-z, 0-9, '_' or '-', "
             "starting with a letter or digit (pattern ^[a-z0-9][a-z0-9_-]{0,31}$)"
         )
-    return account
+    return AccountId(account)
 
 
 def memory_root() -> Path:
@@ -200,6 +212,25 @@ class AgentSettings(_Slice):
     threshold: float = Field(2 / 3, gt=0.5, le=1.0)
     deadline_s: float = Field(60.0, gt=0, le=600)
     allow_fewer_than_three: bool = False
+
+
+# A "supermajority" of one or two agents is a single point of failure.
+MIN_AGENTS = 3
+
+
+def agent_count_problem(n_agents: int, allow_fewer_than_three: bool) -> str | None:
+    """The one rule for how many agents a consensus needs: why ``n_agents`` is refused, or None.
+
+    None is never enough, even when fewer than three are allowed. Both the settings loader and the
+    consensus package (``build_agents``, ``ConsensusRunner``) apply this rule; it lives here, below
+    both, so that neither has to import the other.
+    """
+    if n_agents <= 0:
+        return f"no agents configured: consensus needs at least one ({MIN_AGENTS} by default)"
+    if n_agents < MIN_AGENTS and not allow_fewer_than_three:
+        return (f"{n_agents} agent(s) configured; at least {MIN_AGENTS} are required for a supermajority "
+                "(set AGENT_ALLOW_FEWER_THAN_THREE=true to allow fewer)")
+    return None
 
 
 class RiskSettings(_Slice):
@@ -436,6 +467,14 @@ class Settings(BaseSettings):
     def settings_customise_sources(cls, settings_cls, init_settings, *_, **__):  # type: ignore[override]
         return (init_settings,)
 
+    @field_validator("account", mode="after")
+    @classmethod
+    def _account(cls, v: str | None) -> str | None:
+        try:
+            return validate_account_id(v)  # kept as an AccountId: nothing downstream checks it again
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
     def secrets(self) -> list[str]:
         """Every secret value in these settings (for the log redactor)."""
         found: list[str] = []
@@ -503,7 +542,7 @@ def load_settings(account: str | None = None, environ: Mapping[str, str] | None 
 
     Raises ConfigError with one readable message naming the file, the setting and the problem.
     """
-    validate_account_id(account)
+    account = validate_account_id(account)
     environ = os.environ if environ is None else environ
     path = env_file_path(account)
     values = read_env_file(path)
@@ -525,11 +564,9 @@ def _check_mode(settings: Settings, path: Path) -> None:
     a = settings.alpaca
     if not a.paper and a.is_local:
         raise ConfigError(f"{path}: ALPACA_PAPER=false (live) cannot point at a local exchange ({a.base_url})")
-    if len(settings.agents.agents) < 3 and not settings.agents.allow_fewer_than_three:
-        raise ConfigError(
-            f"{path}: AGENTS lists {len(settings.agents.agents)} agent(s); at least 3 are required "
-            "for a supermajority (set AGENT_ALLOW_FEWER_THAN_THREE=true to allow fewer)"
-        )
+    problem = agent_count_problem(len(settings.agents.agents), settings.agents.allow_fewer_than_three)
+    if problem:
+        raise ConfigError(f"{path}: AGENTS: {problem}")
     names = [s.name for s in settings.agents.agents]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: AGENTS has duplicate agent names: {names}")

@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace, env_dir: Path, work: Path) -> int:
 
 async def _demo(args: argparse.Namespace, settings: Any, sim: Any, second: subprocess.Popen | None) -> int:
     from stockbot.daemon import Daemon, StartupRefused
-    from stockbot.daemon_jobs import Timings
+    from stockbot.daemon.jobs import Timings
 
     timings = Timings.from_settings(settings.schedule, decision_cron=None, decision_every_s=args.decision_every,
                                     first_run_after_s=1.0, eod_cron=None, eod_every_s=60, stream_silence_s=20,

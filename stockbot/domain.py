@@ -67,6 +67,71 @@ class Action(str, enum.Enum):
     HOLD = "HOLD"
 
 
+# StrEnums: each value IS the string stored in state.db and shown in events and metrics, so
+# switching a bare string for its member changes nothing on disk (``OrderPurpose.CONDOR_OPEN ==
+# "condor_open"``), and a row read back as a plain str still compares equal.
+
+
+class OrderPurpose(enum.StrEnum):
+    """Why an order exists (``orders.purpose``); part of its deterministic client order id."""
+
+    CONDOR_OPEN = "condor_open"  # the four-leg mleg entry
+    CONDOR_CLOSE = "condor_close"  # the four-leg mleg exit
+    CLOSE_POSITION = "close_position"  # a broker close_position(): orphans, leg-by-leg exits, equity exits
+    EQUITY_OPEN = "equity_open"  # a stock pick's entry
+
+
+class LocalOrderStatus(enum.StrEnum):
+    """Order statuses only we write (the broker's own statuses are stored as it reports them)."""
+
+    SUBMITTING = "submitting"  # the intent is stored; the POST may or may not have gone out
+    UNKNOWN = "unknown"  # the POST's outcome is ambiguous; the reconciler looks it up by client id
+    NOT_RECEIVED = "not_received"  # the lookup proved the broker never got it: safe to send again
+
+
+class TradeStatus(enum.StrEnum):
+    """State of a row of ``trades`` (one condor structure or one stock position)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class CycleStatus(enum.StrEnum):
+    """How one decision cycle ended (condor ``DecisionOutcome``, equity ``EquityOutcome``)."""
+
+    ENTERED = "entered"
+    REBALANCED = "rebalanced"
+    HOLD = "hold"
+    HALTED = "halted"
+    BLOCKED = "blocked"
+    MARKET_CLOSED = "market_closed"
+    OUT_OF_CAPITAL = "out_of_capital"
+    NO_CONDOR = "no_condor"
+    NO_MODEL = "no_model"
+    NO_CANDIDATES = "no_candidates"
+    SIZE_ZERO = "size_zero"
+    NO_PRICE = "no_price"
+    NOT_FILLED = "not_filled"
+    DENIED = "denied"
+    REJECTED = "rejected"
+    UNRESOLVED = "unresolved"
+    ERROR = "error"
+
+
+class ManageStatus(enum.StrEnum):
+    """How managing one open condor ended in a cycle (``ManageOutcome``)."""
+
+    HOLD = "hold"
+    CLOSED = "closed"
+    CLOSED_LEG_BY_LEG = "closed_leg_by_leg"
+    PARTIALLY_CLOSED = "partially_closed"
+    NOT_FILLED = "not_filled"
+    UNPRICED = "unpriced"
+    SKIPPED = "skipped"
+    DENIED = "denied"
+    ERROR = "error"
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     """Top of book for one symbol."""

@@ -84,7 +84,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 
 def add_subparser(sub: argparse._SubParsersAction) -> None:
-    from stockbot.cli import add_account
+    from stockbot.cli_args import add_account
 
     p = sub.add_parser("llm", help="local model server, LLM spend vs budget, raw answers")
     llm = p.add_subparsers(dest="llm_command", metavar="ACTION", required=True)

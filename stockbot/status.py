@@ -15,22 +15,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from stockbot.config import (account_paths, accounts_root, load_settings, memory_dir, memory_root,
+from stockbot.config import (account_paths, load_settings, memory_dir, memory_root,
                              validate_account_id)
 from stockbot.flags import read_stop
-from stockbot.store import StoreError, iter_account_dbs
+from stockbot.store import StoreError
+from stockbot.store_read import known_accounts
 
 NY = ZoneInfo("America/New_York")
 FINAL_ORDER_STATES = ("filled", "canceled", "expired", "rejected")
-
-
-def known_accounts() -> list[str | None]:
-    """The default account (if it has state) plus every account directory under the root."""
-    accounts: list[str | None] = []
-    if account_paths(None)["state_db"].exists():
-        accounts.append(None)
-    accounts.extend(acc for acc, _ in iter_account_dbs(accounts_root()))
-    return accounts
 
 
 def _money(v: Decimal | None, signed: bool = False) -> str:
@@ -284,10 +276,10 @@ def validation_command(account: str | None, *, today: date | None = None) -> tup
     account (report only) and for a live account that may trade (passed, or the explicit override);
     1 for a live account that has not passed. Raises ConfigError for broken settings."""
     from stockbot.store_read import readonly_store
-    from stockbot.engine.riskctx import closed_trades
+    from stockbot.trading.riskctx import closed_trades
     from stockbot.risk.validation import live_allowed, render_table, validation_report
 
-    from stockbot.engine.riskctx import validation_record
+    from stockbot.trading.riskctx import validation_record
 
     settings = load_settings(account)
     today = today or datetime.now(NY).date()

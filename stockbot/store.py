@@ -20,20 +20,27 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
 
+from stockbot.errors import StockbotError
 from stockbot.config import ConfigError, account_paths, accounts_root
-from stockbot.domain import OrderIntent, utcnow
+from stockbot.domain import LocalOrderStatus, OrderIntent, TradeStatus, utcnow
 from stockbot.fsutil import fsync_dir
 from stockbot.store_llm import LLM_CALLS_MIGRATION
 
 SCHEMA_VERSION = 2
 
 
-class StoreError(Exception):
-    """The state database cannot be used (corrupt, locked, wrong schema); message is for operators."""
+class StoreError(StockbotError):
+    """The state database cannot be used (corrupt, locked, wrong schema); message is for operators.
+
+    Caller: operator fix (stop trading: nothing unrecorded may be sent).
+    """
 
 
 class StoreLocked(StoreError):
-    """Another process holds the database's lock: unlike damage, this can clear by itself."""
+    """Another process holds the database's lock: unlike damage, this can clear by itself.
+
+    Caller: retry (after the busy timeout; an operator fix if the holder never lets go).
+    """
 
 
 def _db_error(path: Path, what: str, exc: sqlite3.Error) -> StoreError:
@@ -313,7 +320,7 @@ class Store:
 
     # ------------------------------------------------------------------ orders
 
-    def record_order_intent(self, intent: OrderIntent, *, status: str = "submitting") -> None:
+    def record_order_intent(self, intent: OrderIntent, *, status: str = LocalOrderStatus.SUBMITTING) -> None:
         """Write the intent (and its client_order_id) BEFORE the order is sent to the broker.
 
         A duplicate client_order_id raises StoreError: it means this exact order was already
@@ -428,7 +435,7 @@ class Store:
             self._write(f"UPDATE trades SET {sets} WHERE structure_id = :structure_id", enc)
         else:
             enc.setdefault("opened_ts", _ts())
-            enc.setdefault("status", "open")
+            enc.setdefault("status", TradeStatus.OPEN)
             enc.setdefault("legs", "[]")
             enc.setdefault("strategy", "")
             enc.setdefault("qty", "0")

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from stockbot.store import Store, StoreError
+from stockbot.config import account_paths, accounts_root
+from stockbot.store import Store, StoreError, iter_account_dbs
 
 
 @contextmanager
@@ -44,3 +45,12 @@ def readonly_store(db: Path) -> Iterator[Store]:
             raise StoreError(str(exc).replace(str(copy), str(db))) from exc
         finally:
             store.close()
+
+
+def known_accounts() -> list[str | None]:
+    """The default account (if it has state) plus every account directory under the root."""
+    accounts: list[str | None] = []
+    if account_paths(None)["state_db"].exists():
+        accounts.append(None)
+    accounts.extend(acc for acc, _ in iter_account_dbs(accounts_root()))
+    return accounts

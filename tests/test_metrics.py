@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stockbot.config import MetricsSettings, RiskSettings
 from stockbot.domain import OrderIntent, utcnow
-from stockbot.engine.riskctx import ny_midnight
+from stockbot.trading.riskctx import ny_midnight
 from stockbot.flags import write_stop
 from stockbot.metrics import MetricsError, MetricsServer, StoreCollector, check_bind, dte_bucket, structure_dte
 from stockbot.store import Store

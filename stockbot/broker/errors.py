@@ -13,9 +13,14 @@ from typing import Any
 
 import requests
 
+from stockbot.errors import StockbotError
 
-class BrokerError(Exception):
-    """Base of every broker fault. ``code`` is Alpaca's numeric error code when known."""
+
+class BrokerError(StockbotError):
+    """Base of every broker fault. ``code`` is Alpaca's numeric error code when known.
+
+    Caller: skip (the remedy of a subclass wins; an unclassified broker fault is never retried).
+    """
 
     def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
         super().__init__(message)
@@ -24,31 +29,49 @@ class BrokerError(Exception):
 
 
 class TransientError(BrokerError):
-    """Retryable for idempotent calls: the broker may answer differently in a moment."""
+    """Retryable for idempotent calls: the broker may answer differently in a moment.
+
+    Caller: retry (idempotent calls only, with backoff and jitter).
+    """
 
 
 class RejectedError(BrokerError):
-    """The broker refused the request; retrying the same request cannot help."""
+    """The broker refused the request; retrying the same request cannot help.
+
+    Caller: skip (record the refusal; never resend the same request).
+    """
 
 
 class InsufficientFundsError(RejectedError):
-    """Not enough buying power / options buying power (the account is out of capital)."""
+    """Not enough buying power / options buying power (the account is out of capital).
+
+    Caller: skip (no new entries until capital returns; the operator is alerted).
+    """
 
 
 class PatternDayTraderError(RejectedError):
     """Alpaca's pattern day trader protection (403, code 40310100): the account may not day trade
-    until its equity is back at $25,000 or the flag expires. Retrying cannot help (LL-178)."""
+    until its equity is back at $25,000 or the flag expires. Retrying cannot help (LL-178).
+
+    Caller: skip (no same-day round trip; an operator fix if the account should day trade).
+    """
 
 
 PDT_CODE = 40310100
 
 
 class NotFoundError(RejectedError):
-    """The order, position or symbol does not exist."""
+    """The order, position or symbol does not exist.
+
+    Caller: skip (treat the thing as gone).
+    """
 
 
 class AmbiguousSubmitError(BrokerError):
-    """An order submission that may or may not have reached the broker."""
+    """An order submission that may or may not have reached the broker.
+
+    Caller: retry (the lookup by client order id, never the POST).
+    """
 
 
 def _alpaca_body(exc: Any) -> tuple[int | None, str]:

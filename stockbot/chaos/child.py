@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from stockbot import log as slog
     from stockbot.config import ConfigError, load_settings, require_broker_keys
     from stockbot.daemon import EXIT_CONFIG, Daemon, serve
-    from stockbot.daemon_jobs import Timings
+    from stockbot.daemon.jobs import Timings
 
     if args.report_fd is not None or args.die_on:
         instrument_store(_report(args.report_fd, args.die_on, args.die_at))

@@ -36,10 +36,11 @@ EVENTS = ("early_assignment", "exercise", "expiry", "liquidation")
 async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
     from stockbot.broker import activities as broker_activities
     from stockbot.broker.alpaca import AlpacaBroker
-    from stockbot.broker.orders import OrderExecutor
+    from stockbot.trading.executor import OrderExecutor
     from stockbot.config import AlpacaSettings
-    from stockbot.engine.ladder import LadderTiming
-    from stockbot.engine.reconciler import Reconciler
+    from stockbot.strategies.condor.recovery import CondorBooker
+    from stockbot.trading.ladder import LadderTiming
+    from stockbot.trading.reconciler import Reconciler
     from stockbot.options.occ import parse_occ
     from stockbot.sim.accounts import AccountSpec
     from stockbot.sim.app import SimServer
@@ -95,7 +96,8 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
         executor = OrderExecutor(broker, store, lookup_attempts=3, lookup_delay_s=0.02)
         timing = LadderTiming(poll_interval_s=0.02, fill_timeout_s=0.3, cancel_timeout_s=2.0)
         captured: list = []
-        rec = Reconciler("chaos", broker, store, executor, capture=captured.append, timing=timing)
+        rec = Reconciler("chaos", broker, store, executor, booker=CondorBooker(store, broker), capture=captured.append,
+                         timing=timing)
         if event == "exercise":
             await broker_activities.exercise(broker, next(sym for sym, q in legs.items() if q > 0 and "C" in sym[-9:]))
         await rec.run()

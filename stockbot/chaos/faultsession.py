@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from stockbot.chaos.invariants import check_broker, check_claims
 from stockbot.chaos.rig import KEY, DaemonChild, NotifySocket, SimProcess, Workspace, write_private
-from stockbot.engine.base import IN_FLIGHT
+from stockbot.trading.deps import IN_FLIGHT
 from stockbot.store import Store
 
 READ_PATHS = ("/v2/account", "/v2/clock", "/v2/positions", "/v2/orders", "/v2/orders/.*",

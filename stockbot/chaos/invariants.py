@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
 
-from stockbot.engine.base import IN_FLIGHT
+from stockbot.trading.deps import IN_FLIGHT
 from stockbot.options.occ import is_occ_symbol, parse_occ
 from stockbot.store import Store, StoreError
 

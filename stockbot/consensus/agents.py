@@ -1,65 +1,29 @@
-"""The agent protocol, the per-agent result (``Ballot``) and building agents from settings."""
+"""Building agents from settings, and the checks every set of agents must pass.
+
+``Agent`` and ``Ballot`` live in ``ballot`` (re-exported here), beside each other, so that the LLM
+agent can use them without importing this module.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
+from collections.abc import Iterable, Sequence
 
-from stockbot.config import AgentSettings, ConfigError
-from stockbot.consensus.context import MarketContext
+from stockbot.config import AgentSettings, ConfigError, agent_count_problem
+from stockbot.consensus.ballot import Agent, Ballot
+from stockbot.consensus.ports import CallBudget
 from stockbot.consensus.rules import RULES, RuleAgent, RuleDefaults
-from stockbot.consensus.schema import ParamBounds, Vote
-
-
-@runtime_checkable
-class Agent(Protocol):
-    """Anything that votes. ``name`` is unique per account; ``model`` is what gets recorded."""
-
-    name: str
-    model: str
-
-    async def vote(self, context: MarketContext) -> Vote: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Ballot:
-    """One agent's outcome in one decision. ``error`` set = a failure that counts as HOLD."""
-
-    agent: str
-    model: str
-    kind: str
-    vote: Vote
-    latency_s: float
-    error: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost_usd: float | None = None
-    raw_sha256: str | None = None
-    call: Any = None  # the LLMCall of an LLM agent (raw answer, tokens, cost), stored by the runner
-
-    @property
-    def action(self) -> str:
-        return "HOLD" if self.error else self.vote.action
-
-    def record_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``Store.record_vote`` (after the decision id)."""
-        return dict(agent=self.agent, model=self.model, action=self.action,
-                    confidence=None if self.error else self.vote.confidence, latency_s=round(self.latency_s, 6),
-                    prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
-                    cost_usd=self.cost_usd, vote=None if self.error else self.vote.model_dump(mode="json"),
-                    raw_sha256=self.raw_sha256, error=self.error)
+from stockbot.consensus.schema import ParamBounds
 
 
 def check_agent_count(n: int, allow_fewer_than_three: bool) -> None:
-    """Refuse fewer than three agents (a 'supermajority' of one or two is a single point of failure)."""
-    if n == 0:
-        raise ConfigError("no agents configured: consensus needs at least one (three by default)")
-    if n < 3 and not allow_fewer_than_three:
-        raise ConfigError(f"{n} agent(s) configured; at least 3 are required for a supermajority "
-                          "(set AGENT_ALLOW_FEWER_THAN_THREE=true to allow fewer)")
+    """Raise ConfigError when ``n`` agents break the agent-count rule (``config.agent_count_problem``)."""
+    problem = agent_count_problem(n, allow_fewer_than_three)
+    if problem:
+        raise ConfigError(problem)
 
 
-def check_unique_names(agents: Sequence[Any]) -> None:
+def check_unique_names(agents: Sequence[Agent]) -> None:
+    """Raise ConfigError when two agents share a name (their votes could not be told apart)."""
     names = [a.name for a in agents]
     if len(set(names)) != len(names):
         raise ConfigError(f"duplicate agent names: {names}")
@@ -67,7 +31,7 @@ def check_unique_names(agents: Sequence[Any]) -> None:
 
 def build_agents(settings: AgentSettings, *, bounds: ParamBounds | None = None,
                  rule_defaults: RuleDefaults | None = None, secrets: Iterable[str] = (),
-                 budget: Any = None, local_api_base: str | None = None) -> list[Agent]:
+                 budget: CallBudget | None = None, local_api_base: str | None = None) -> list[Agent]:
     """Build the agents listed in ``settings`` (refuses fewer than three unless allowed).
 
     ``kind="rule"`` specs name a rule in ``model`` (iv_rank, trend, range); ``kind="llm"`` specs go
@@ -98,3 +62,6 @@ def build_agents(settings: AgentSettings, *, bounds: ParamBounds | None = None,
             ))
     check_unique_names(agents)
     return agents
+
+
+__all__ = ["Agent", "Ballot", "build_agents", "check_agent_count", "check_unique_names"]

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from stockbot.consensus.schema import ParamBounds, Vote
+from stockbot.consensus.schema import CondorProposal, EquityParams, ParamBounds, Vote
 from stockbot.domain import Action
 
 _EPS = 1e-9
@@ -48,11 +49,24 @@ def _clamp(x: float, lo: float, hi: float) -> float:
     return min(hi, max(lo, x))
 
 
+def _proposal(vote: Vote) -> CondorProposal:
+    if vote.condor is None:  # tally() passes only ENTER votes that carry condor parameters
+        raise ValueError("a vote without condor parameters cannot be aggregated")
+    return vote.condor
+
+
+def _slate(vote: Vote) -> EquityParams:
+    if vote.equity is None:  # tally() passes only ENTER votes that carry a slate
+        raise ValueError("a vote without an equity slate cannot be aggregated")
+    return vote.equity
+
+
 def condor_params(votes: Sequence[Vote], bounds: ParamBounds) -> dict[str, Any]:
     """Median of each condor parameter over ``votes`` (all ENTER with condor params), clamped."""
-    delta = _clamp(statistics.median(v.condor.short_delta for v in votes), *bounds.delta)  # type: ignore[union-attr]
-    width = _clamp(statistics.median(v.condor.wing_width for v in votes), *bounds.width)  # type: ignore[union-attr]
-    dte = statistics.median(v.condor.dte for v in votes)  # type: ignore[union-attr]
+    props = [_proposal(v) for v in votes]
+    delta = _clamp(statistics.median(p.short_delta for p in props), *bounds.delta)
+    width = _clamp(statistics.median(p.wing_width for p in props), *bounds.width)
+    dte = statistics.median(p.dte for p in props)
     # Round half up (not banker's rounding) so that 30 and 31 give 31 deterministically.
     dte_i = int(_clamp(math.floor(dte + 0.5), *bounds.dte))
     return {"short_delta": round(delta, 4), "wing_width": Decimal(str(round(width, 2))), "dte": dte_i}
@@ -64,12 +78,12 @@ def equity_slate(votes: Sequence[Vote], required: int, bounds: ParamBounds,
     dropped: list[str] = []
     weights: dict[tuple[str, str], list[float]] = {}
     for v in votes:
-        for pick in v.equity.slate:  # type: ignore[union-attr]
+        for pick in _slate(v).slate:
             if pick.symbol not in allowed:
                 dropped.append(f"{pick.symbol}: not in the allowed universe")
                 continue
             weights.setdefault((pick.symbol, pick.side), []).append(pick.weight)
-    kept = []
+    kept: list[dict[str, Any]] = []
     for (symbol, side), ws in weights.items():
         if len(ws) >= required:
             kept.append({"symbol": symbol, "side": side, "weight": round(_clamp(statistics.median(ws), 0, 1), 6),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any
+from typing import Any, Literal
 
 from stockbot.consensus.context import MarketContext, StrikeCandidate
 from stockbot.consensus.llm import LLMAgent
@@ -21,9 +21,10 @@ from stockbot.consensus.schema import ParamBounds
 def bench_context() -> MarketContext:
     """A fixed, quiet-market condor context (the scripted analyst votes ENTER on it)."""
     closes = tuple(500.0 + (i % 5) * 0.8 for i in range(40))
-    strikes = tuple(StrikeCandidate(right=r, strike=k, delta=d, dte=35)
-                    for r, k, d in (("put", 475.0, -0.12), ("put", 480.0, -0.16), ("put", 485.0, -0.21),
-                                    ("call", 515.0, 0.21), ("call", 520.0, 0.16), ("call", 525.0, 0.12)))
+    rows: tuple[tuple[Literal["call", "put"], float, float], ...] = (
+        ("put", 475.0, -0.12), ("put", 480.0, -0.16), ("put", 485.0, -0.21),
+        ("call", 515.0, 0.21), ("call", 520.0, 0.16), ("call", 525.0, 0.12))
+    strikes = tuple(StrikeCandidate(right=r, strike=k, delta=d, dte=35) for r, k, d in rows)
     return MarketContext(strategy="condor", symbol="SPY", spot=501.0, iv_rank=55.0, iv=0.17,
                          dte_candidates=(28, 35, 42), strikes=strikes, recent_closes=closes)
 
@@ -44,8 +45,8 @@ async def measure_consensus(url: str, n_agents: int = 3, delay_s: float = 1.0, r
                              allow_fewer_than_three=n_agents < 3)
     ctx = bench_context()
     warm = await runner.decide(ctx)  # first call: connection setup, litellm's lazy initialisation
-    concurrent: list[dict[str, float]] = []
-    sequential: list[dict[str, float]] = []
+    concurrent: list[dict[str, Any]] = []
+    sequential: list[dict[str, Any]] = []
     for _ in range(runs):
         t0 = time.monotonic()
         solo = []
@@ -62,7 +63,7 @@ async def measure_consensus(url: str, n_agents: int = 3, delay_s: float = 1.0, r
                            "slowest_in_run_s": max(b.latency_s for b in res.ballots), "action": res.action.value})
 
     def med(rows: list[dict[str, Any]], key: str) -> float:
-        return round(statistics.median(r[key] for r in rows), 4)
+        return round(float(statistics.median(r[key] for r in rows)), 4)
 
     return {
         "n_agents": n_agents, "delay_s": delay_s, "runs": runs, "model": model,

@@ -11,13 +11,16 @@ also how a restarted daemon knows the alert already went out.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any
 
 import structlog
 
 from stockbot.config import LLMSettings
+from stockbot.consensus.ports import Alerter, ConsensusStore
 from stockbot.domain import utcnow
 from stockbot.store_llm import LLMCall, Spend, day_bounds, spend_on
 
@@ -60,12 +63,12 @@ def status_from(spend: Spend, settings: LLMSettings) -> BudgetStatus:
                         token_cap=int(settings.daily_token_cap))
 
 
-def budget_status(store: Any, settings: LLMSettings, now: datetime | None = None) -> BudgetStatus:
+def budget_status(store: ConsensusStore, settings: LLMSettings, now: datetime | None = None) -> BudgetStatus:
     """Today's spend vs budget from an account's store."""
     return status_from(spend_on(store, now or utcnow()), settings)
 
 
-def estimate_call(litellm: Any, model: str, prompt_text: str, max_tokens: int) -> tuple[int, int, float | None]:
+def estimate_call(litellm: ModuleType, model: str, prompt_text: str, max_tokens: int) -> tuple[int, int, float | None]:
     """(prompt tokens, completion tokens, dollars) a call could have cost: the whole ``max_tokens``."""
     p_tok = max(1, len(prompt_text) // CHARS_PER_TOKEN)
     try:
@@ -82,7 +85,7 @@ class LLMBudget:
     ``store`` None (benchmarks, unit tests of agents) keeps the ledger in memory: ``charge`` adds to it.
     """
 
-    def __init__(self, settings: LLMSettings, store: Any = None, *, alerter: Any = None,
+    def __init__(self, settings: LLMSettings, store: ConsensusStore | None = None, *, alerter: Alerter | None = None,
                  clock: Callable[[], datetime] = utcnow):
         self.settings = settings
         self.store = store

@@ -9,46 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
 
-from stockbot.consensus.agents import Ballot
+from stockbot.consensus.ballot import Ballot
 from stockbot.consensus.budget import estimate_call
 from stockbot.consensus.context import MarketContext
+from stockbot.consensus.litellm_setup import load_litellm
+from stockbot.consensus.ports import CallBudget
 from stockbot.consensus.prompt import Prompt, build_prompt, redact
 from stockbot.consensus.schema import ParamBounds, Vote, hold_vote, parse_answer
 from stockbot.consensus.structured import format_label, lean_prompt, prompt_sha256, response_format
 from stockbot.store_llm import LLMCall
-
-_LITELLM: Any = None
-
-
-def load_litellm() -> Any:
-    """Import and configure litellm once, so that it never reaches the internet on its own."""
-    global _LITELLM
-    if _LITELLM is None:
-        # Must be set before the import: otherwise litellm fetches its price map from GitHub.
-        os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-        os.environ.setdefault("LITELLM_LOG", "ERROR")
-        import litellm
-
-        litellm.suppress_debug_info = True
-        litellm.turn_off_message_logging = True
-        for attr in ("callbacks", "success_callback", "failure_callback", "input_callback",
-                     "_async_success_callback", "_async_failure_callback"):
-            if isinstance(getattr(litellm, attr, None), list):
-                setattr(litellm, attr, [])
-        if hasattr(litellm, "telemetry"):
-            litellm.telemetry = False
-        try:
-            # The openai SDK imports its resource classes on the first request (~0.5 s): pay it here,
-            # at build time, not inside the first vote's timeout.
-            import openai.resources  # noqa: F401
-        except ImportError:  # pragma: no cover - openai ships with litellm
-            pass
-        _LITELLM = litellm
-    return _LITELLM
 
 
 def _usage(resp: Any) -> tuple[int | None, int | None]:
@@ -60,7 +34,7 @@ def _usage(resp: Any) -> tuple[int | None, int | None]:
     return (int(p) if isinstance(p, int) else None), (int(c) if isinstance(c, int) else None)
 
 
-def _cost(litellm: Any, resp: Any) -> float | None:
+def _cost(litellm: ModuleType, resp: Any) -> float | None:
     hidden = getattr(resp, "_hidden_params", None) or {}
     cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
     if cost is None:
@@ -100,7 +74,7 @@ class LLMAgent:
 
     def __init__(self, name: str, model: str, bounds: ParamBounds, *, api_base: str | None = None,
                  api_key: str | None = None, timeout_s: float = 20.0, temperature: float = 0.0,
-                 max_tokens: int = 400, secrets: Iterable[str] = (), kind: str = "llm", budget: Any = None,
+                 max_tokens: int = 400, secrets: Iterable[str] = (), kind: str = "llm", budget: CallBudget | None = None,
                  use_schema: bool | str = True, lean: bool | None = None):
         self.name = name
         self.kind = kind
@@ -182,7 +156,7 @@ class LLMAgent:
         try:
             # litellm's own timeout is not a hard bound on every code path; wait_for is.
             resp = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout=self.timeout_s)
-        except (asyncio.TimeoutError, litellm.Timeout):
+        except (TimeoutError, litellm.Timeout):
             return failed(f"timeout: no answer within {self.timeout_s:g}s", estimate=True)
         except Exception as exc:  # noqa: BLE001 - any transport/provider error is a HOLD
             first = (str(exc).strip().splitlines() or [""])[0]
@@ -209,3 +183,6 @@ class LLMAgent:
     def _charge(self, call: LLMCall) -> None:
         if self.budget is not None:
             self.budget.charge(call)
+
+
+__all__ = ["LOCAL_API_KEY", "LLMAgent", "load_litellm", "local_model_name"]

@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-from typing import Any
+from typing import Any, Literal
 
 from stockbot.consensus.context import MarketContext, StrikeCandidate
-from stockbot.consensus.llm import LLMAgent, load_litellm
+from stockbot.consensus.litellm_setup import load_litellm
+from stockbot.consensus.llm import LLMAgent
 from stockbot.consensus.schema import ParamBounds
 
 # Priced models a user might put in AGENTS, for the cost-per-decision table (litellm price map).
@@ -30,9 +31,9 @@ def contexts(n: int) -> list[MarketContext]:
         trend = (-0.06, 0.0, 0.04, 0.1)[i % 4]
         closes = tuple(500.0 * (1 + trend * k / 40) + (k % 5) * 0.8 for k in range(41))
         spot = closes[-1]
-        strikes = tuple(StrikeCandidate(right=r, strike=round(spot + off), delta=d, dte=35)
-                        for r, off, d in (("put", -25, -0.16), ("put", -20, -0.21), ("call", 20, 0.21),
-                                          ("call", 25, 0.16)))
+        rows: tuple[tuple[Literal["call", "put"], int, float], ...] = (
+            ("put", -25, -0.16), ("put", -20, -0.21), ("call", 20, 0.21), ("call", 25, 0.16))
+        strikes = tuple(StrikeCandidate(right=r, strike=round(spot + off), delta=d, dte=35) for r, off, d in rows)
         out.append(MarketContext(strategy="condor", symbol="SPY", spot=spot, iv_rank=float(15 + (i * 17) % 80),
                                  iv=0.2, dte_candidates=(28, 35, 42), strikes=strikes, recent_closes=closes))
     return out

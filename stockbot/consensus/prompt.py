@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from stockbot.consensus.context import MarketContext, price_action
 from stockbot.consensus.schema import MAX_RATIONALE_CHARS, ParamBounds

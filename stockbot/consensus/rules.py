@@ -16,12 +16,12 @@ trend's side, range holds when realised vol is high; otherwise each proposes the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from stockbot.config import CondorSettings
 from stockbot.consensus.context import MarketContext, price_action
-from stockbot.consensus.schema import CondorParams, EquityParams, ParamBounds, SlatePick, Vote
+from stockbot.consensus.schema import CondorProposal, EquityParams, ParamBounds, SlatePick, Vote
 
 IV_RANK_MIN, IV_RANK_MAX = 30.0, 85.0
 TREND_MAX_RET_20D, TREND_MAX_RET_5D, TREND_MAX_SMA_GAP = 0.04, 0.025, 0.025
@@ -39,7 +39,7 @@ class RuleDefaults:
     dte_target: int = 38
 
     @classmethod
-    def from_settings(cls, condor: CondorSettings, bounds: ParamBounds) -> "RuleDefaults":
+    def from_settings(cls, condor: CondorSettings, bounds: ParamBounds) -> RuleDefaults:
         return cls(bounds=bounds, short_delta=condor.short_delta, wing_width=float(condor.wing_width),
                    dte_target=(condor.dte_min + condor.dte_max) // 2)
 
@@ -64,7 +64,7 @@ def _condor_enter(ctx: MarketContext, d: RuleDefaults, why: str, confidence: flo
     dte = _pick_dte(ctx, d)
     if dte is None:
         return _hold(f"no expiration within DTE bounds {list(d.bounds.dte)}")
-    params = CondorParams(short_delta=round(_clamp(d.short_delta, *d.bounds.delta), 4),
+    params = CondorProposal(short_delta=round(_clamp(d.short_delta, *d.bounds.delta), 4),
                           wing_width=_clamp(d.wing_width, *d.bounds.width), dte=dte)
     return Vote(action="ENTER", confidence=round(_clamp(confidence, 0, 1), 3), rationale=why[:500], condor=params)
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import secrets as _secrets
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import structlog
 
 from stockbot.config import Settings
-from stockbot.consensus.agents import Agent, Ballot, build_agents, check_agent_count, check_unique_names
+from stockbot.consensus.agents import build_agents, check_agent_count, check_unique_names
 from stockbot.consensus.aggregate import tally
+from stockbot.consensus.ballot import Agent, Ballot
 from stockbot.consensus.context import MarketContext
+from stockbot.consensus.ports import Alerter, ConsensusStore
 from stockbot.consensus.prompt import build_prompt, context_payload, redact
 from stockbot.consensus.rules import RuleDefaults
 from stockbot.consensus.schema import ParamBounds, Vote, check_bounds, hold_vote
@@ -77,7 +80,7 @@ class ConsensusRunner:
     """Runs the configured agents concurrently and applies the supermajority rule."""
 
     def __init__(self, agents: Sequence[Agent], *, threshold: float = 2 / 3, deadline_s: float = 60.0,
-                 bounds: ParamBounds | None = None, store: Any = None, allow_fewer_than_three: bool = False,
+                 bounds: ParamBounds | None = None, store: ConsensusStore | None = None, allow_fewer_than_three: bool = False,
                  secrets: Iterable[str] = ()):
         check_agent_count(len(agents), allow_fewer_than_three)
         check_unique_names(agents)
@@ -91,8 +94,8 @@ class ConsensusRunner:
         self._secrets = tuple(secrets)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, store: Any = None, alerter: Any = None,
-                      bounds: ParamBounds | None = None) -> "ConsensusRunner":
+    def from_settings(cls, settings: Settings, *, store: ConsensusStore | None = None, alerter: Alerter | None = None,
+                      bounds: ParamBounds | None = None) -> ConsensusRunner:
         """Build agents and runner from one account's settings (bounds from its condor/equity slices).
 
         LLM agents share one daily budget read from ``store`` (``LLM_DAILY_BUDGET_USD``,
@@ -131,7 +134,7 @@ class ConsensusRunner:
                 if not isinstance(vote, Vote):
                     return failed(f"error: agent returned {type(vote).__name__}, not a Vote")
                 ballot = Ballot(agent=agent.name, model=agent.model, kind=kind, vote=vote, latency_s=0.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return self._charged(agent, context, failed(f"timeout: no vote within {timeout:g}s"))
         except Exception as exc:  # noqa: BLE001 - a crashing agent is a HOLD, never a crash of the cycle
             first = (str(exc).strip().splitlines() or [""])[0]
@@ -151,8 +154,9 @@ class ConsensusRunner:
             return ballot
         try:
             call = estimate(context, ballot.error or "cut off", ballot.latency_s)
-            if getattr(agent, "budget", None) is not None:
-                agent.budget.charge(call)
+            budget = getattr(agent, "budget", None)
+            if budget is not None:
+                budget.charge(call)
         except Exception:  # noqa: BLE001 - the HOLD stands whatever the estimate does
             return ballot
         return replace(ballot, call=call, prompt_tokens=call.prompt_tokens,
@@ -179,13 +183,14 @@ class ConsensusRunner:
                     vote=hold_vote(reason), latency_s=self.deadline_s, error=reason)))
         return ballots
 
-    def _store_votes(self, decision_id: str, ballots: Sequence[Ballot]) -> None:
+    @staticmethod
+    def _store_votes(store: ConsensusStore, decision_id: str, ballots: Sequence[Ballot]) -> None:
         from stockbot.store_llm import record_call
 
         for b in ballots:
-            self.store.record_vote(decision_id, **b.record_kwargs())
+            store.record_vote(decision_id, **b.record_kwargs())
             if b.call is not None:  # the raw answer beside the vote: audit, replay, budget
-                record_call(self.store, b.call, decision_id=decision_id, ts=utcnow())
+                record_call(store, b.call, decision_id=decision_id, ts=utcnow())
 
     async def decide(self, context: MarketContext, *, decision_id: str | None = None) -> ConsensusResult:
         """Ask every agent at once, count, aggregate, store every vote; HOLD on any fault."""
@@ -207,7 +212,7 @@ class ConsensusRunner:
         stored = self.store is None
         if self.store is not None:
             try:
-                await asyncio.to_thread(self._store_votes, decision_id, ballots)
+                await asyncio.to_thread(self._store_votes, self.store, decision_id, ballots)
                 stored = True
             except Exception as exc:  # noqa: BLE001 - unauditable means no trade
                 action, params = Action.HOLD, {}

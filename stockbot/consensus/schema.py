@@ -15,11 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stockbot.errors import StockbotError
 from stockbot.config import CondorSettings, EquitySettings
 
 MAX_ANSWER_CHARS = 16_000
 MAX_RATIONALE_CHARS = 500
 MAX_SLATE_HARD = 50
+DEFAULT_MAX_SLATE = 5  # picks per slate when no equity settings say otherwise
 # Scanning prose for JSON objects is quadratic in the worst case; past this many '{' we give up.
 MAX_BRACE_CANDIDATES = 200
 
@@ -32,8 +34,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-class CondorParams(_Strict):
-    """Iron condor parameters an agent proposes (hard limits here; account bounds in ``ParamBounds``)."""
+class CondorProposal(_Strict):
+    """Iron condor parameters one agent proposes in its vote (hard limits here; account bounds in
+    ``ParamBounds``). Not the builder's ``options.condor.CondorParams``: the tally's median of these
+    proposals is clamped into that by ``clamp_params``."""
 
     short_delta: float = Field(gt=0, lt=0.5)
     wing_width: float = Field(gt=0, le=100)
@@ -62,7 +66,7 @@ class EquityParams(_Strict):
     slate: list[SlatePick] = Field(min_length=1, max_length=MAX_SLATE_HARD)
 
     @model_validator(mode="after")
-    def _unique(self) -> "EquityParams":
+    def _unique(self) -> EquityParams:
         symbols = [p.symbol for p in self.slate]
         if len(set(symbols)) != len(symbols):
             raise ValueError("a symbol appears more than once in the slate")
@@ -75,7 +79,7 @@ class Vote(_Strict):
     action: Literal["ENTER", "HOLD"]
     confidence: float = Field(ge=0, le=1)
     rationale: str = Field(max_length=MAX_RATIONALE_CHARS)
-    condor: CondorParams | None = None
+    condor: CondorProposal | None = None
     equity: EquityParams | None = None
 
 
@@ -91,15 +95,15 @@ class ParamBounds:
     delta: tuple[float, float] = (0.05, 0.30)
     width: tuple[float, float] = (1.0, 20.0)
     dte: tuple[int, int] = (7, 60)
-    max_slate: int = 5
+    max_slate: int = DEFAULT_MAX_SLATE
 
     @classmethod
-    def from_settings(cls, condor: CondorSettings, equity: EquitySettings | None = None) -> "ParamBounds":
+    def from_settings(cls, condor: CondorSettings, equity: EquitySettings | None = None) -> ParamBounds:
         return cls(
             delta=(float(condor.delta_bounds[0]), float(condor.delta_bounds[1])),
             width=(float(condor.width_bounds[0]), float(condor.width_bounds[1])),
             dte=(int(condor.dte_bounds[0]), int(condor.dte_bounds[1])),
-            max_slate=min(MAX_SLATE_HARD, equity.top_k) if equity is not None else cls.max_slate,
+            max_slate=min(MAX_SLATE_HARD, equity.top_k) if equity is not None else DEFAULT_MAX_SLATE,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -115,8 +119,11 @@ class ParsedAnswer:
     error: str | None = None
 
 
-class _Reject(Exception):
-    """Internal: the answer is not a usable vote; the message is the recorded reason."""
+class _Reject(StockbotError):
+    """Internal: the answer is not a usable vote; the message is the recorded reason.
+
+    Caller: skip (the vote becomes a HOLD with this reason).
+    """
 
 
 def _no_constants(name: str) -> Any:
@@ -208,10 +215,12 @@ def extract_json_object(raw: str) -> dict[str, Any]:
 
 def _explain(exc: ValidationError) -> str:
     errs = exc.errors()
-    first = errs[0] if errs else {}
-    loc = ".".join(str(p) for p in first.get("loc", ())) or "vote"
+    if not errs:
+        return "schema: vote: invalid"
+    first = errs[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "vote"
     more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
-    return f"schema: {loc}: {first.get('msg', 'invalid')}{more}"[:300]
+    return f"schema: {loc}: {first['msg']}{more}"[:300]
 
 
 def check_bounds(vote: Vote, strategy: str, bounds: ParamBounds) -> str | None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from stockbot.consensus.context import MarketContext, price_action
+from stockbot.consensus.litellm_setup import load_litellm
 from stockbot.consensus.prompt import Prompt, redact
 from stockbot.consensus.schema import ParamBounds
 
@@ -34,7 +36,7 @@ def _grid(lo: float, hi: float, n: int, digits: int) -> list[float]:
     return inside or [lo]
 
 
-def condor_choices(bounds: ParamBounds) -> dict[str, list]:
+def condor_choices(bounds: ParamBounds) -> dict[str, list[Any]]:
     """A few allowed values per condor number, all inside ``bounds`` (for grammar-enforced enums)."""
     widths = _grid(bounds.width[0], bounds.width[1], 5, 0)
     return {"short_delta": _grid(bounds.delta[0], bounds.delta[1], 6, 2),
@@ -56,7 +58,7 @@ def vote_schema(strategy: str, bounds: ParamBounds, *, discrete: bool = False) -
     if strategy == "condor":
         if discrete:
             choices = condor_choices(bounds)
-            numbers = {k: {"enum": v} for k, v in choices.items()}
+            numbers: dict[str, dict[str, Any]] = {k: {"enum": v} for k, v in choices.items()}
             base["confidence"] = {"enum": [0.1, 0.3, 0.5, 0.7, 0.9]}
         else:
             numbers = {
@@ -112,8 +114,6 @@ def response_format(kind: str, model: str, strategy: str, bounds: ParamBounds, *
 
 def supports_schema(model: str) -> bool:
     """Whether litellm knows ``model``'s provider to honour a response schema (False when unsure)."""
-    from stockbot.consensus.llm import load_litellm
-
     litellm = load_litellm()
     try:
         return bool(litellm.supports_response_schema(model=model))

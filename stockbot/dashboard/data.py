@@ -14,7 +14,6 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,15 +23,14 @@ from stockbot.consensus.aggregate import required_votes
 from stockbot.consensus.budget import budget_status
 from stockbot.dashboard import metrics
 from stockbot.domain import utcnow
-from stockbot.engine.riskctx import closed_trades
+from stockbot.trading.riskctx import closed_trades
 from stockbot.flags import read_stop
 from stockbot import drought
 from stockbot.lessons.files import SHARED_SCOPE, LessonStore
 from stockbot.risk.states import TradingState
 from stockbot.risk.validation import ValidationReport, live_allowed, validation_report
-from stockbot.status import known_accounts
 from stockbot.store import Event, Store, StoreError
-from stockbot.store_read import readonly_store  # noqa: F401 - re-exported for the readers
+from stockbot.store_read import known_accounts, readonly_store  # noqa: F401 - re-exported for the readers
 
 NY = ZoneInfo("America/New_York")
 _SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}

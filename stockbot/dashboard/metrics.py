@@ -13,13 +13,13 @@ from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 from stockbot.config import RiskSettings
-from stockbot.engine.riskctx import ny_midnight, start_of_week_equity
+from stockbot.trading.riskctx import ny_midnight, start_of_week_equity
 from stockbot.risk.states import StateInputs, TradingState, state_inputs, transition
 
-# Written by stockbot.engine.condor (OUT_OF_CAPITAL / CAPITAL_RESTORED); a test pins them equal.
+# Written by stockbot.strategies.condor.engine (OUT_OF_CAPITAL / CAPITAL_RESTORED); a test pins them equal.
 OUT_OF_CAPITAL = "out_of_capital"
 CAPITAL_RESTORED = "capital_restored"
-# The daemon's jobs and the events that show each one ran (stockbot.daemon_jobs / reconciler).
+# The daemon's jobs and the events that show each one ran (stockbot.daemon.jobs / reconciler).
 JOB_EVENTS: dict[str, tuple[str, ...]] = {
     "decision": ("decision_cycle", "decision_skipped"),
     "manage": ("manage_cycle",),

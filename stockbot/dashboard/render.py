@@ -16,6 +16,7 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
+from stockbot.errors import StockbotError
 from stockbot.config import memory_root
 from stockbot.dashboard import i18n, metrics
 from stockbot.dashboard.data import AccountData, Dashboard
@@ -27,8 +28,11 @@ STALE_AFTER = timedelta(hours=1)  # the timer renders every 30 minutes; two miss
 MAX_CHART_POINTS = 1500
 
 
-class RenderError(Exception):
-    """The page could not be produced safely (it is then not written)."""
+class RenderError(StockbotError):
+    """The page could not be produced safely (it is then not written).
+
+    Caller: operator fix (the previous page stays; the message says what is wrong).
+    """
 
 
 def static_text(name: str) -> str:

@@ -16,14 +16,19 @@ from pathlib import Path
 
 import structlog
 
+from stockbot.errors import StockbotError
+
 log = structlog.get_logger("dashboard")
 DEFAULT_PORT = 8787
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'none'; "
        "connect-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
-class ServeError(Exception):
-    """The server cannot start as asked (a non-loopback host, a missing directory)."""
+class ServeError(StockbotError):
+    """The server cannot start as asked (a non-loopback host, a missing directory).
+
+    Caller: operator fix.
+    """
 
 
 class DashboardHandler(SimpleHTTPRequestHandler):

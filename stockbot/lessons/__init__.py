@@ -23,7 +23,7 @@ _EXPORTS = {
     "prompt_block": "service", "enforced_guards": "enforcement", "guard_state": "enforcement",
     "Failure": "failure", "fingerprint": "failure", "LessonCapture": "capture", "CaptureResult": "capture",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 - the lazy exports' names, computed once
 
 
 def __getattr__(name: str) -> Any:

@@ -30,7 +30,7 @@ DEFAULT_REVIEW_DAYS = 90
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``lessons`` and its subcommands on the top-level parser's subparsers."""
-    from stockbot.cli import add_account  # the same validated --account as every command
+    from stockbot.cli_args import add_account  # the same validated --account as every command
 
     p = subparsers.add_parser("lessons", help="lessons learned: list, show, search, add, confirm, retire, reindex")
     sub = p.add_subparsers(dest="lessons_command", metavar="ACTION")

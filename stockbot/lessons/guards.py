@@ -44,12 +44,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stockbot.domain import AssetClass, OrderClass, OrderIntent, PositionIntent, TradeContext
+from stockbot.domain import AssetClass, OrderClass, OrderIntent, OrderPurpose, PositionIntent, TradeContext
 from stockbot.lessons.errors import LessonError
 
 # The purpose an OrderIntent carries when the engine closes a single position through the
 # broker's close_position() (LL-282). Hand-built closing counter-orders carry anything else.
-CLOSE_POSITION_PURPOSE = "close_position"
+CLOSE_POSITION_PURPOSE = OrderPurpose.CLOSE_POSITION
 _CLOSING_INTENTS = {PositionIntent.BUY_TO_CLOSE, PositionIntent.SELL_TO_CLOSE}
 _CLOSING_PURPOSES = ("close", "exit", "flatten", "orphan", "liquidat", "stop_loss", "take_profit")
 _SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9./-]{0,20}$")

@@ -30,7 +30,7 @@ from stockbot.lessons.errors import LessonError
 from stockbot.lessons.files import LessonStore, LoadResult
 from stockbot.lessons.guards import Guard
 from stockbot.lessons.index import Drift, LessonIndex, Where
-from stockbot.lessons.model import Lesson, Status
+from stockbot.lessons.model import Lesson
 
 log = structlog.get_logger()
 

@@ -12,26 +12,24 @@ fault. Pure: the clock arrives as ``now``; days-to-expiration count New York cal
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
-from typing import Any, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from stockbot.config import CondorSettings
-from stockbot.domain import (AssetClass, Leg, OptionQuote, OptionRight, OrderClass,
-                             OrderIntent, PositionIntent, Side, as_utc)
-from stockbot.options.occ import parse_occ
+from stockbot.domain import (AssetClass, Leg, OptionQuote, OptionRight, OrderClass, OrderIntent, OrderPurpose,
+                             PositionIntent, Side)
+from stockbot.options.dates import days_to_expiration
+from stockbot.options.grid import common_wing_widths, nearest
 from stockbot.options.local_greeks import quote_delta
+from stockbot.options.occ import parse_occ
 
 NY = ZoneInfo("America/New_York")
 CONTRACT_MULTIPLIER = 100
 CENT = Decimal("0.01")
-
-
-def days_to_expiration(expiration: date, now: datetime) -> int:
-    """Calendar days from ``now``'s New York date to ``expiration`` (0 on expiration day)."""
-    return (expiration - as_utc(now).astimezone(NY).date()).days
 
 
 # --------------------------------------------------------------------------- parameters
@@ -224,7 +222,7 @@ def condor_intent(condor: IronCondor, qty: int | Decimal, limit_price: Decimal |
         legs=closing_legs(condor) if closing else condor.legs,
         limit_price=None if limit_price is None else Decimal(limit_price),
         order_class=OrderClass.MLEG, asset_class=AssetClass.OPTION,
-        purpose="condor_close" if closing else "condor_open", decision_id=decision_id)
+        purpose=OrderPurpose.CONDOR_CLOSE if closing else OrderPurpose.CONDOR_OPEN, decision_id=decision_id)
 
 
 # --------------------------------------------------------------------------- structure check
@@ -350,8 +348,6 @@ def _build_at(rows: list[OptionQuote], expiration: date, dte: int, spot: float, 
                        or (OptionRight.PUT, sp.contract.strike - width) not in by_key):
         # The grid is coarser out here (SPY lists $1 strikes near the money, $5 further out):
         # the nearest width with a wing on both sides, within the bounds (ties: the narrower).
-        from stockbot.options.snap import common_wing_widths, nearest
-
         lo, hi = (Decimal(str(b)) for b in s.width_bounds)
         found = nearest([w for w in common_wing_widths(rows, sc.contract.strike, sp.contract.strike)
                          if lo <= w <= hi], width)

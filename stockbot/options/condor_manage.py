@@ -15,7 +15,8 @@ from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from stockbot.config import CondorSettings
-from stockbot.options.condor import CONTRACT_MULTIPLIER, IronCondor, days_to_expiration
+from stockbot.options.condor import CONTRACT_MULTIPLIER, IronCondor
+from stockbot.options.dates import days_to_expiration
 
 CENT = Decimal("0.01")
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Iterable, Sequence
 
 from stockbot.domain import OptionQuote, OptionRight
 from stockbot.options.local_greeks import quote_iv
@@ -154,6 +154,6 @@ def atm_iv(chain: Sequence[OptionQuote], spot: float | Decimal, today: date,
     exp = min(expirations, key=lambda e: (abs((e - today).days - target_dte), -(e - today).days))
     rows = [q for q in usable if q.contract.expiration == exp]
     strike = min({q.contract.strike for q in rows}, key=lambda k: (abs(float(k) - s), float(k)))
-    ivs = [q.iv for q in rows if q.contract.strike == strike
+    ivs = [q.iv for q in rows if q.iv is not None and q.contract.strike == strike
            and q.contract.right in (OptionRight.CALL, OptionRight.PUT)]
     return sum(ivs) / len(ivs) if ivs else None

@@ -16,16 +16,17 @@ Pure: no clock reads; time to expiry is New York calendar days / 365, as the con
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable
+from typing import TypeGuard
 
 from stockbot.domain import OptionQuote
 from stockbot.options.pricing import bs_greeks, implied_vol
 
 
-def _usable(x: float | None) -> bool:
+def _usable(x: float | None) -> TypeGuard[float]:
     return x is not None and math.isfinite(x)
 
 
@@ -52,7 +53,7 @@ def quote_delta(q: OptionQuote, spot: float, t: float, rate: float = 0.0) -> flo
 def with_local_greeks(chain: Iterable[OptionQuote], spot: Decimal | float, now: datetime,
                       rate: float = 0.0) -> tuple[OptionQuote, ...]:
     """The chain with a missing delta / IV filled in where the quote allows (else left None)."""
-    from stockbot.options.condor import days_to_expiration  # condor imports this module
+    from stockbot.options.dates import days_to_expiration
 
     s = float(spot)
     out = []

@@ -64,7 +64,8 @@ def _check(spot: float, strike: float, vol: float) -> None:
         raise ValueError(f"vol must be a finite number >= 0, got {vol!r}")
 
 
-def _terms(spot: float, strike: float, t: float, vol: float, rate: float, q: float):
+def _terms(spot: float, strike: float, t: float, vol: float, rate: float,
+           q: float) -> tuple[float, float, float, float, float, float]:
     """Return (S e^-qT, K e^-rT, N(d1), N(d2), n(d1), sigma*sqrt(T)) for t > 0.
 
     In the zero-stdev limit N(d1) = N(d2) = 1 if the option's forward is in the money, 0 if out,

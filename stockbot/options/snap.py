@@ -9,14 +9,16 @@ that exists instead of refusing one that cannot. What was snapped is listed in `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Sequence
 
 from stockbot.config import CondorSettings
 from stockbot.domain import OptionQuote, OptionRight
-from stockbot.options.condor import CondorParams, days_to_expiration
+from stockbot.options.condor import CondorParams
+from stockbot.options.dates import days_to_expiration
+from stockbot.options.grid import nearest
 
 WING_REGION = Decimal("0.25")  # strikes within 25% of spot: where shorts and wings of a condor sit
 
@@ -30,7 +32,7 @@ def listed_widths(chain: Sequence[OptionQuote], underlying: str, spot: Decimal, 
                   dte_range: tuple[int, int]) -> list[Decimal]:
     """Every distance between two listed strikes of one expiration and right near spot."""
     lo, hi = spot * (1 - WING_REGION), spot * (1 + WING_REGION)
-    groups: dict[tuple, set[Decimal]] = {}
+    groups: dict[tuple[date, OptionRight], set[Decimal]] = {}
     for q in chain:
         c = q.contract
         if c.underlying != underlying or not lo <= c.strike <= hi:
@@ -43,11 +45,6 @@ def listed_widths(chain: Sequence[OptionQuote], underlying: str, spot: Decimal, 
         ks = sorted(strikes)
         widths.update(b - a for i, a in enumerate(ks) for b in ks[i + 1:])
     return sorted(widths)
-
-
-def nearest(values: Sequence, target, *, key=None):
-    """The value nearest ``target``; ties go to the smaller one."""
-    return min(values, key=lambda v: (abs(v - target), v)) if values else None
 
 
 def snap_params(params: CondorParams, chain: Sequence[OptionQuote], spot: Decimal, now: datetime,
@@ -67,15 +64,7 @@ def snap_params(params: CondorParams, chain: Sequence[OptionQuote], spot: Decima
     widths = [w for w in listed_widths(chain, settings.underlying, Decimal(spot), now, (dmin, dmax)) if lo <= w <= hi]
     if widths and width not in widths:
         snapped = nearest(widths, width)
-        notes.append(f"wing_width {width} is not on the strike grid; snapped to {snapped}")
-        width = snapped
+        if snapped is not None:  # always: widths is not empty
+            notes.append(f"wing_width {width} is not on the strike grid; snapped to {snapped}")
+            width = snapped
     return replace(params, wing_width=width, dte_min=dmin, dte_max=dmax, clamped=tuple(notes))
-
-
-def common_wing_widths(rows: Sequence[OptionQuote], short_call: Decimal, short_put: Decimal) -> list[Decimal]:
-    """Widths with a listed wing on both sides of these shorts (one expiration's rows)."""
-    calls = {q.contract.strike - short_call for q in rows
-             if q.contract.right is OptionRight.CALL and q.contract.strike > short_call}
-    puts = {short_put - q.contract.strike for q in rows
-            if q.contract.right is OptionRight.PUT and q.contract.strike < short_put}
-    return sorted(calls & puts)

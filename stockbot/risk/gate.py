@@ -18,10 +18,11 @@ Rules (``Denied.rule``), in the order they are checked:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from stockbot.config import RiskSettings
 from stockbot.domain import AssetClass, OrderClass, OrderIntent, PositionIntent, TradeContext
@@ -112,7 +113,7 @@ class RiskGate:
                 if denied is not None:
                     return denied
             return Approved()
-        except Exception as exc:  # fail closed: a broken rule or context denies
+        except Exception as exc:  # noqa: BLE001 - fail closed: a broken rule or context denies
             return Denied(f"risk gate error: {type(exc).__name__}: {exc}", "gate_error")
 
     def evaluate(self, intent: OrderIntent, ctx: RiskContext) -> list[Denied]:
@@ -121,7 +122,7 @@ class RiskGate:
         for rule in self._rules(ctx):
             try:
                 denied = rule(intent, ctx)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - fail closed, as in check()
                 denied = Denied(f"risk gate error: {type(exc).__name__}: {exc}", "gate_error")
             if denied is not None:
                 out.append(denied)
@@ -261,7 +262,7 @@ class RiskGate:
             lesson = getattr(guard, "lesson_id", "?")
             try:
                 reason = guard.check(i, ctx.trade)
-            except Exception as exc:  # a broken guard fails closed
+            except Exception as exc:  # noqa: BLE001 - a broken guard fails closed
                 return Denied(f"{lesson}: guard failed: {type(exc).__name__}: {exc}", f"lesson:{lesson}")
             if reason:
                 return Denied(f"{lesson}: {reason}", f"lesson:{lesson}")
@@ -298,7 +299,7 @@ def _mleg_shape(i: OrderIntent) -> Denied | None:
     return None
 
 
-def order_shape_denial(intent: OrderIntent) -> "Denied | None":
+def order_shape_denial(intent: OrderIntent) -> Denied | None:
     """Why an order may not exist in this shape (qty, LL-221 mleg rule, mleg legs), or None.
 
     Context-free, so the order executor applies it again right before the POST."""

@@ -13,11 +13,11 @@ gross loss (infinite with profits and no losses; 0 with neither). Pure: ``today`
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable, Sequence
 
 from stockbot.config import ValidationSettings
 
@@ -76,7 +76,7 @@ def validation_report(trades: Iterable[ClosedTrade], first_paper_trade: date | d
     gross_loss = -sum((p for p in pnls if p < 0), Decimal(0))
     first = _day(first_paper_trade)
     if first is None and ts:
-        first = min(_day(t.entry) for t in ts)
+        first = min(t.entry.date() if isinstance(t.entry, datetime) else t.entry for t in ts)
     days = max((today - first).days, 0) if first else 0
     win_rate = wins / n if n else 0.0
     if gross_loss > 0:

@@ -26,6 +26,8 @@ from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from stockbot.errors import StockbotError
+
 NY = ZoneInfo("America/New_York")
 UTC = timezone.utc
 OPEN_HM = (9, 30)
@@ -36,8 +38,11 @@ CALENDAR_START = date(1998, 1, 1)
 CALENDAR_END = date(2040, 12, 31)
 
 
-class OutsideCalendar(ValueError):
-    """A date the exchange calendar was not built for."""
+class OutsideCalendar(StockbotError, ValueError):
+    """A date the exchange calendar was not built for.
+
+    Caller: operator fix (a sim clock set outside the calendar's years).
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
+from stockbot.errors import StockbotError
 from stockbot.sim import wire
 from stockbot.sim.app import SIM_KEY
 from stockbot.sim.clock import ny_date
@@ -30,8 +31,11 @@ DEFAULT_LIMIT = 1000
 FEEDS = {"iex", "sip", "otc", "boats", "delayed_sip", "overnight"}
 
 
-class BadRequest(Exception):
-    """A parameter error, answered as 400 ``{"code": 40010000, "message": ...}``."""
+class BadRequest(StockbotError):
+    """A parameter error, answered as 400 ``{"code": 40010000, "message": ...}``.
+
+    Caller: skip (answer this request with the error; the sim goes on).
+    """
 
 
 def state_of(request: web.Request):

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from stockbot.errors import StockbotError
 from stockbot.sim.market import _ID_NAMESPACE as _ASSET_NAMESPACE  # one id scheme for the whole sim
 from stockbot.sim.wire import money, rfc3339
 
@@ -27,8 +28,11 @@ CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "done_
 _ARCA = frozenset({"SPY", "IWM", "DIA", "GLD", "SLV", "TLT", "XLF", "XLE", "XLK", "XLV", "EEM", "EFA"})
 
 
-class SimError(Exception):
-    """A refusal the API reports as ``{"code", "message"}`` with an HTTP status."""
+class SimError(StockbotError):
+    """A refusal the API reports as ``{"code", "message"}`` with an HTTP status.
+
+    Caller: skip (answer this request with the status and code; the sim goes on).
+    """
 
     def __init__(self, status: int, code: int, message: str) -> None:
         super().__init__(message)

@@ -41,6 +41,7 @@ import uuid
 from stockbot.options.occ import parse_occ
 from stockbot.sim.accounts import SIM_NAMESPACE, SimAccount
 from stockbot.sim.activities import new_group, record
+from stockbot.sim.clock import NY
 from stockbot.sim.exchange_margin import ZERO, Pricer, apply_fill, valuate
 from stockbot.sim.exchange_model import OPTION_MULTIPLIER, SimError, SimOrder, SimPosition
 
@@ -91,18 +92,24 @@ def intrinsic(symbol: str, price: Decimal) -> Decimal:
     return max(ZERO, c.strike - price)
 
 
-def _ny(now: datetime):
-    from stockbot.sim.exchange_fill import NY
+def _ny(now: datetime) -> datetime:
     return now.astimezone(NY)
 
 
+def _finish(account: SimAccount, order: SimOrder, status: str, now: datetime) -> None:
+    """End a working order and release what it held (as ``exchange_fill.finish``, which imports
+    this module: no import back)."""
+    order.set_status(status, now)
+    order.reserved = ZERO
+    account.refresh_open(order)
+
+
 def _finish_orders(account: SimAccount, symbol: str, status: str, now: datetime) -> None:
-    from stockbot.sim.exchange_fill import finish
     if symbol in account.positions:
         return
     for order in list(account.open_orders.values()):
         if symbol in order.symbols():
-            finish(account, order, status, now)
+            _finish(account, order, status, now)
 
 
 def _reduce(account: SimAccount, symbol: str, change: Decimal) -> None:
@@ -291,11 +298,9 @@ def _can_cover(account: SimAccount, itm: list[SimPosition], pricer: Pricer) -> b
 
 def _market_close(account: SimAccount, pos: SimPosition, touch: tuple[Decimal, Decimal], now: datetime) -> SimOrder:
     """A filled market order of the exchange's own, closing ``pos`` at the touch (bid, ask)."""
-    from stockbot.sim.exchange_fill import finish
-
     for order in list(account.open_orders.values()):  # the broker cancels what would conflict
         if pos.symbol in order.symbols():
-            finish(account, order, "canceled", now)
+            _finish(account, order, "canceled", now)
     side = "buy" if pos.qty < 0 else "sell"
     bid, ask = touch
     price = ask if side == "buy" else bid

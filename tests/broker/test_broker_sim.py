@@ -12,9 +12,9 @@ from pydantic import SecretStr
 from stockbot.broker.alpaca import AlpacaBroker
 from stockbot.broker.budget import RequestBudget
 from stockbot.broker.errors import InsufficientFundsError, RejectedError, TransientError
-from stockbot.broker.orders import OrderExecutor, StructureRefused, make_client_order_id
+from stockbot.trading.executor import OrderExecutor, StructureRefused, make_client_order_id
 from stockbot.config import AlpacaSettings
-from stockbot.domain import AssetClass, Leg, OrderClass, OrderIntent, Side
+from stockbot.domain import AssetClass, Leg, OrderIntent, Side
 from stockbot.sim.accounts import AccountSpec
 from stockbot.sim.app import SimServer
 from stockbot.store import Store

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from stockbot.consensus.aggregate import required_votes, tally
-from stockbot.consensus.schema import CondorParams, EquityParams, ParamBounds, SlatePick, Vote
+from stockbot.consensus.schema import CondorProposal, EquityParams, ParamBounds, SlatePick, Vote
 from stockbot.domain import Action
 
 B = ParamBounds()
@@ -30,7 +30,7 @@ def test_required_votes_rejects_nonsense(n, threshold):
 
 def E(delta=0.16, width=5.0, dte=35, conf=0.8):
     return Vote(action="ENTER", confidence=conf, rationale="e",
-                condor=CondorParams(short_delta=delta, wing_width=width, dte=dte))
+                condor=CondorProposal(short_delta=delta, wing_width=width, dte=dte))
 
 
 H = Vote(action="HOLD", confidence=0.7, rationale="h")
@@ -69,7 +69,7 @@ def test_condor_supermajority(votes, n, action, enter):
     ([E(0.16, 5, 30), E(0.16, 5, 30), E(0.29, 19, 60)], {"short_delta": 0.16, "wing_width": Decimal("5"), "dte": 30}),
     # median of the agreeing agents only; a HOLD's numbers never leak in
     ([E(0.30, 20, 60), E(0.30, 20, 60), Vote(action="HOLD", confidence=0.1, rationale="x",
-                                             condor=CondorParams(short_delta=0.05, wing_width=1, dte=7))],
+                                             condor=CondorProposal(short_delta=0.05, wing_width=1, dte=7))],
      {"short_delta": 0.30, "wing_width": Decimal("20"), "dte": 60}),
 ])
 def test_condor_params_median(votes, params):

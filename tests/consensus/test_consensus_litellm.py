@@ -20,7 +20,7 @@ from stockbot.consensus.context import AccountConstraints, EquityCandidate, Mark
 from stockbot.consensus.llm import LLMAgent
 from stockbot.consensus.rules import RuleAgent, RuleDefaults
 from stockbot.consensus.runner import ConsensusRunner
-from stockbot.consensus.schema import CondorParams, ParamBounds, Vote
+from stockbot.consensus.schema import CondorProposal, ParamBounds, Vote
 from stockbot.domain import Action
 from stockbot.sim import agents as sim_agents
 from stockbot.store import Store
@@ -235,7 +235,7 @@ class _Greedy:
 
     async def vote(self, context):
         return Vote(action="ENTER", confidence=1, rationale="x",
-                    condor=CondorParams(short_delta=0.45, wing_width=50, dte=300))
+                    condor=CondorProposal(short_delta=0.45, wing_width=50, dte=300))
 
 
 async def test_misbehaving_custom_agents_hold(make_condor):

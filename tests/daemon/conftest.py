@@ -8,40 +8,28 @@ tests fire them with ``Daemon.trigger`` (through the scheduler, like a timer wou
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
 import structlog
-from pydantic import SecretStr
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
+from daemonkit import ACCOUNT, KEY, QUIET, SECRET, T0, daemon_settings  # noqa: E402,F401 - shared with the tests
 from simfixtures import RecordingAlerter, wait_for  # noqa: E402,F401 - one of each for every suite
 from stockbot.chaos.rig import NotifySocket  # noqa: E402 - the same fake systemd the chaos suite uses
-from stockbot.config import (AgentSettings, AgentSpec, AlpacaSettings, CondorSettings, LessonSettings,  # noqa: E402
-                             RiskSettings, Settings)
+from stockbot.config import Settings  # noqa: E402
 from stockbot.daemon import Daemon  # noqa: E402
-from stockbot.daemon_jobs import Timings  # noqa: E402
+from stockbot.daemon.jobs import Timings  # noqa: E402
 from stockbot.sdnotify import SdNotifier  # noqa: E402
 from stockbot.sim.accounts import AccountSpec  # noqa: E402
 from stockbot.sim.app import SimServer  # noqa: E402
-
-T0 = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)
-KEY, SECRET = "SIMKEY_DAEMON", "SIMSECRET_DAEMON"
-ACCOUNT = "dmn"
-# Jobs never fire by themselves during a test (an hour), except health, which must keep pinging.
-QUIET = Timings(decision_cron=None, decision_every_s=3600, manage_every_s=3600, reconcile_every_s=3600,
-                health_every_s=0.5, eod_cron=None, eod_every_s=3600, stream_silence_s=30, stop_timeout_s=10,
-                clock_ttl_s=0.5)
-
 
 @pytest.fixture(autouse=True)
 def reset_logging():
@@ -79,20 +67,6 @@ async def make_sim():
     yield make
     for server in reversed(started):
         await server.stop()
-
-
-def daemon_settings(url: str, *, agent: str = "scripted-enter", account: str = ACCOUNT) -> Settings:
-    agents = tuple(AgentSpec(name=f"agent{i}", kind="llm", model=f"openai/{agent}", api_base=f"{url}/v1",
-                             api_key=SecretStr("sk-sim"), timeout_s=20) for i in range(3))
-    return Settings(
-        account=account,
-        alpaca=AlpacaSettings(api_key=SecretStr(KEY), secret_key=SecretStr(SECRET), base_url=url,
-                              stream_url=url.replace("http://", "ws://") + "/v2/iex"),
-        agents=AgentSettings(agents=agents, deadline_s=30),
-        condor=CondorSettings(dte_bounds=(14, 50), poll_interval_s=0.05, fill_timeout_s=1.0, cancel_timeout_s=2.0),
-        risk=RiskSettings(max_orders_per_hour=100, max_orders_per_day=300),
-        lessons=LessonSettings(capture_min_interval_s=0),
-    )
 
 
 @dataclass

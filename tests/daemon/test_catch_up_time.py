@@ -3,7 +3,7 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from stockbot.daemon_jobs import missed_fire_time
+from stockbot.daemon.jobs import missed_fire_time
 
 NY = ZoneInfo("America/New_York")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from conftest import ACCOUNT, daemon_settings
+from daemonkit import ACCOUNT, daemon_settings
 
 from stockbot.config import AlertSettings
 from stockbot.lessons.files import LessonStore

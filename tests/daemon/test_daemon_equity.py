@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import daemon_settings
+from daemonkit import daemon_settings
 
 from stockbot.config import EquitySettings
-from stockbot.equities.universes import load_universe
+from stockbot.strategies.equity.universes import load_universe
 
 
 @pytest.mark.slow

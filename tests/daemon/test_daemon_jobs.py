@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from conftest import ACCOUNT, QUIET, daemon_settings
+from daemonkit import ACCOUNT, QUIET, daemon_settings
 
-from stockbot.daemon_jobs import Timings
+from stockbot.daemon.jobs import Timings
 from stockbot.flags import remove_stop, write_stop
 
 
@@ -125,7 +125,7 @@ async def test_stream_406_and_silence_are_recorded_captured_and_alerted(make_sim
         assert "WATCHDOG=1" in notify_socket.lines()[seen:]
         assert any("DEGRADED: quotes stale" in line and "entries blocked" in line
                    for line in notify_socket.lines()[seen:] if line.startswith("STATUS="))
-        out = await d.engine.decide()
+        out = await d.strategy.decide()
         assert out.status == "blocked" and "quote stream degraded" in out.reason
         assert rig.order_posts() == []
         await waiter(lambda: "stream_stale" in rig.alerts.kinds(), what="the stale stream alerted")

@@ -3,7 +3,7 @@ that already answers on the port, and still starts (local agents HOLD) when it c
 
 from __future__ import annotations
 
-from conftest import QUIET, daemon_settings
+from daemonkit import QUIET, daemon_settings
 
 from stockbot.config import LLMSettings
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import ACCOUNT, KEY, SECRET, daemon_settings
+from daemonkit import ACCOUNT, KEY, SECRET, daemon_settings
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
@@ -105,7 +105,7 @@ async def test_scrape_of_a_running_daemon_matches_its_store(make_sim, rig_for, s
             assert get(m, "stockbot_job_runs_total", job=job) == d.jobs.runs[job] >= 1
         assert get(m, "stockbot_stream_alive") == 1
         assert ("stockbot_stream_quote_age_seconds", (("symbol", "SPY"),)) in m
-        assert get(m, "stockbot_guards_active") == len(d.engine.deps.gate.guards) > 0
+        assert get(m, "stockbot_guards_active") == len(d.strategy.deps.gate.guards) > 0
         await d.alerter.send("halt", "a test alert")
         async with httpx.AsyncClient() as client:
             text = (await client.get(d.metrics.url, timeout=10)).text

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import T0
+from daemonkit import T0
 from simfixtures import make_sim_thread  # noqa: F401 - pytest fixture
 
 from stockbot import config

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import ACCOUNT, KEY, QUIET
+from daemonkit import ACCOUNT, KEY, QUIET
 from simfixtures import pick_condor
 
 from stockbot.daemon import EXIT_CONFIG, EXIT_REFUSED, StartupRefused
-from stockbot.daemon_jobs import Timings
+from stockbot.daemon.jobs import Timings
 from stockbot.store import Store
 
 

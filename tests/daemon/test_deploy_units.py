@@ -14,7 +14,7 @@ import pytest
 
 from stockbot import config
 from stockbot.daemon import EXIT_CONFIG, EXIT_REFUSED
-from stockbot.daemon_jobs import Timings
+from stockbot.daemon.jobs import Timings
 from stockbot.sdnotify import account_of_unit, alert_main
 from stockbot.store import Store
 

@@ -70,8 +70,8 @@ def test_capital_state_follows_the_engine_rule():
 
 
 def test_event_names_match_the_writers():
-    from stockbot.engine.condor import CAPITAL_RESTORED, OUT_OF_CAPITAL
-    from stockbot.daemon_jobs import JOB_NAMES
+    from stockbot.strategies.condor.engine import CAPITAL_RESTORED, OUT_OF_CAPITAL
+    from stockbot.daemon.jobs import JOB_NAMES
 
     assert (metrics.OUT_OF_CAPITAL, metrics.CAPITAL_RESTORED) == (OUT_OF_CAPITAL, CAPITAL_RESTORED)
     assert set(metrics.JOB_EVENTS) == set(JOB_NAMES) - {"health"}  # health runs leave no event

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from stockbot.broker.alpaca import AlpacaBroker
-from stockbot.broker.orders import OrderExecutor
+from stockbot.trading.executor import OrderExecutor
 from stockbot.consensus.runner import ConsensusRunner
-from stockbot.engine.condor import CondorEngine
+from stockbot.strategies.condor.engine import CondorEngine
 from stockbot.risk.gate import RiskGate
 from stockbot.store import Store
 

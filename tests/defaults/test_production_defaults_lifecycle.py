@@ -18,7 +18,7 @@ import pytest
 from simfixtures import RecordingAlerter
 
 from stockbot.daemon import Daemon
-from stockbot.daemon_jobs import JOB_NAMES
+from stockbot.daemon.jobs import JOB_NAMES
 
 from .conftest import KEY, shipped_settings
 

@@ -21,13 +21,14 @@ from pydantic import SecretStr
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 from stockbot.broker.alpaca import AlpacaBroker  # noqa: E402
-from stockbot.broker.orders import OrderExecutor  # noqa: E402
+from stockbot.trading.executor import OrderExecutor  # noqa: E402
 from stockbot.config import (AgentSettings, AgentSpec, AlpacaSettings, CondorSettings, RiskSettings,  # noqa: E402
                              Settings)
 from stockbot.consensus.runner import ConsensusRunner  # noqa: E402
-from stockbot.engine.condor import CondorEngine  # noqa: E402
-from stockbot.engine.ladder import LadderTiming  # noqa: E402
-from stockbot.engine.reconciler import Reconciler  # noqa: E402
+from stockbot.strategies.condor.engine import CondorEngine  # noqa: E402
+from stockbot.trading.ladder import LadderTiming  # noqa: E402
+from stockbot.trading.reconciler import Reconciler  # noqa: E402
+from stockbot.strategies.condor.recovery import CondorBooker
 from stockbot.risk.gate import RiskGate  # noqa: E402
 from stockbot.sim.accounts import AccountSpec  # noqa: E402
 from stockbot.sim.app import SimServer  # noqa: E402
@@ -121,7 +122,8 @@ def build_rig(sim: SimServer, store: Store, settings: Settings | None = None, le
     engine = CondorEngine(ACCOUNT, settings, broker, store, executor, RiskGate(settings.risk),
                           ConsensusRunner.from_settings(settings, store=store), lessons=lessons,
                           capture=captured.append, alerter=alerts, timing=FAST)
-    reconciler = Reconciler(ACCOUNT, broker, store, executor, capture=captured.append, alerter=alerts, timing=FAST,
+    reconciler = Reconciler(ACCOUNT, broker, store, executor, booker=CondorBooker(store, broker),
+                            capture=captured.append, alerter=alerts, timing=FAST,
                             lock=engine.lock)
     return Rig(sim, settings, store, broker, executor, engine, reconciler, captured, alerts)
 

@@ -1,4 +1,4 @@
-"""``engine.assignment.plan``: the pure decisions about assigned, exercised, expired and liquidated
+"""``trading.assignment.plan``: the pure decisions about assigned, exercised, expired and liquidated
 structures, table by table (the sim scenarios are in test_assignment_scenarios.py)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from stockbot.broker.activities import OptionActivity
 from stockbot.domain import AssetClass, BrokerOrder, Position
-from stockbot.engine.assignment import Booking, plan, stock_owed, without_handled
-from stockbot.engine.reconcile import StructureView
+from stockbot.trading.assignment import Booking, plan, stock_owed, without_handled
+from stockbot.trading.reconcile import StructureView
 
 SC, LC, SP, LP = "SPY261218C00700000", "SPY261218C00705000", "SPY261218P00650000", "SPY261218P00645000"
 CONDOR = StructureView("c1", {SC: Decimal(-1), LC: Decimal(1), SP: Decimal(-1), LP: Decimal(1)})

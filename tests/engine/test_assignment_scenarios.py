@@ -157,8 +157,9 @@ async def test_manual_exercise_through_the_adapter_is_booked(make_sim, store, bu
 
 
 async def test_assignment_writes_a_real_lesson_once(make_sim, store, build):
-    from stockbot.engine.ladder import LadderTiming
-    from stockbot.engine.reconciler import Reconciler
+    from stockbot.strategies.condor.recovery import CondorBooker
+    from stockbot.trading.ladder import LadderTiming
+    from stockbot.trading.reconciler import Reconciler
     from stockbot.lessons.capture import LessonCapture
     from stockbot.lessons.files import LessonStore
 
@@ -166,7 +167,8 @@ async def test_assignment_writes_a_real_lesson_once(make_sim, store, build):
     rig = build(sim, store)
     await quiet(rig)
     capture = LessonCapture("eng", store=store)
-    reconciler = Reconciler("eng", rig.broker, store, rig.executor, capture=capture.capture,
+    reconciler = Reconciler("eng", rig.broker, store, rig.executor, booker=CondorBooker(store, rig.broker),
+                            capture=capture.capture,
                             timing=LadderTiming(poll_interval_s=0.02, fill_timeout_s=0.15, cancel_timeout_s=2.0))
     legs = condor(sim, date(2026, 12, 18), 15, -15)
     await hold(rig, legs)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from stockbot.engine.condor import CAPITAL_RESTORED, OUT_OF_CAPITAL
-from stockbot.engine.manage import closing_debits
-from stockbot.engine.trades import condor_of
+from stockbot.strategies.condor.engine import CAPITAL_RESTORED, OUT_OF_CAPITAL
+from stockbot.strategies.condor.manage import closing_debits
+from stockbot.strategies.condor.trades import condor_of
 from stockbot.flags import remove_stop, write_stop
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from stockbot.engine.manage import closing_debits
-from stockbot.engine.snapshot import ATM_IV_EVENT
-from stockbot.engine.trades import condor_of
+from stockbot.strategies.condor.manage import closing_debits
+from stockbot.strategies.condor.snapshot import ATM_IV_EVENT
+from stockbot.strategies.condor.trades import condor_of
 from stockbot.options.condor import NY
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from stockbot.engine.snapshot import ATM_IV_EVENT
-from stockbot.engine.trades import condor_of
+from stockbot.strategies.condor.snapshot import ATM_IV_EVENT
+from stockbot.strategies.condor.trades import condor_of
 from stockbot.store import Store
 
 

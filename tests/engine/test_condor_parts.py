@@ -10,13 +10,13 @@ from decimal import Decimal as D
 import pytest
 
 from stockbot.broker.errors import RejectedError
-from stockbot.broker.orders import OrderExecutor
+from stockbot.trading.executor import OrderExecutor
 from stockbot.domain import BrokerOrder, OptionContract, OptionQuote, OptionRight, OrderIntent, Side
-from stockbot.engine.ladder import LadderTiming, OrderLadder
-from stockbot.engine.manage import closing_debits
-from stockbot.engine.riskctx import order_counts, start_of_week_equity
-from stockbot.engine.snapshot import atm_iv_history, record_atm_iv
-from stockbot.engine.trades import net_price, pnl_of
+from stockbot.trading.ladder import LadderTiming, OrderLadder
+from stockbot.strategies.condor.manage import closing_debits
+from stockbot.trading.riskctx import order_counts, start_of_week_equity
+from stockbot.strategies.condor.snapshot import atm_iv_history, record_atm_iv
+from stockbot.strategies.condor.trades import net_price, pnl_of
 from stockbot.options.condor import condor_from_symbols
 from stockbot.risk.gate import Approved, Denied
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 from stockbot.config import CondorSettings
 from stockbot.domain import OptionQuote
-from stockbot.engine.entry import RungQuote, rung_quote
+from stockbot.strategies.condor.entry import RungQuote, rung_quote
 from stockbot.options.condor import condor_from_symbols
 from stockbot.options.occ import parse_occ
 from stockbot.risk.gate import Denied

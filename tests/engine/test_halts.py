@@ -8,7 +8,7 @@ from simfixtures import RecordingAlerter
 
 from stockbot.config import RiskSettings, Settings, ValidationSettings
 from stockbot.domain import AccountSnapshot, OrderIntent
-from stockbot.engine.base import EngineDeps, Notifier
+from stockbot.trading.deps import EngineDeps, Notifier
 from stockbot.flags import read_stop, write_stop
 from stockbot.risk.gate import RiskGate
 

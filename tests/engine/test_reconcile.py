@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from stockbot.domain import AssetClass, BrokerOrder, Position
-from stockbot.engine.reconcile import (
+from stockbot.trading.reconcile import (
     AdoptExternal,
     ClosePosition,
     MarkStructureClosed,

@@ -10,8 +10,8 @@ import pytest
 from simfixtures import pick_condor
 
 from stockbot.domain import Leg, OrderIntent, Side
-from stockbot.engine.reconciler import ReconcileError
-from stockbot.engine.snapshot import take_snapshot
+from stockbot.trading.reconciler import ReconcileError
+from stockbot.strategies.condor.snapshot import take_snapshot
 from stockbot.options.condor import build_condor, clamp_params, condor_intent
 from stockbot.store import Store
 

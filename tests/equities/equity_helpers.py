@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import Sequence
 
 from stockbot.domain import Bar
-from stockbot.equities.bench import synthetic_histories
-from stockbot.equities.history import NY, PriceHistory
+from stockbot.strategies.equity.bench import synthetic_histories
+from stockbot.strategies.equity.history import NY, PriceHistory
 
 END = date(2026, 11, 17)
 

@@ -15,7 +15,7 @@ def test_peak_rss_of_a_child_does_not_inherit_the_parents_high_water_mark():
     ballast = bytearray(400 * 1024 * 1024)  # touched: resident in this (parent) process
     for i in range(0, len(ballast), 4096):
         ballast[i] = 1
-    out = subprocess.run([sys.executable, "-c", "from stockbot.equities.bench import _rss_mb; print(_rss_mb())"],
+    out = subprocess.run([sys.executable, "-c", "from stockbot.strategies.equity.bench import _rss_mb; print(_rss_mb())"],
                          capture_output=True, text=True, check=True)
     del ballast
     assert float(out.stdout.strip()) < 300

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from equity_helpers import BarsBroker, histories, to_bars
-from stockbot.engine.reconcile import structures_from_trades
+from stockbot.trading.reconcile import structures_from_trades
 from stockbot.domain import OrderIntent, Side
-from stockbot.equities.book import CLOSE_PURPOSE, OPEN_PURPOSE, book_close, book_open, open_trades, recover_fills
-from stockbot.equities.history import HistoryLoader, history_from_bars
-from stockbot.equities.universes import UniverseError, load_universe
+from stockbot.strategies.equity.book import CLOSE_PURPOSE, OPEN_PURPOSE, book_close, book_open, open_trades, recover_fills
+from stockbot.strategies.equity.history import HistoryLoader, history_from_bars
+from stockbot.strategies.equity.universes import UniverseError, load_universe
 from stockbot.store import Store
 
 NOW = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from stockbot.config import SECRET_KEYS, env_dir, known_env_keys, load_settings, memory_dir, read_env_file
-from stockbot.equities.cli import add_subparser
-from stockbot.equities.profiles import effective_params
+from stockbot.strategies.equity.cli import add_subparser
+from stockbot.strategies.equity.profiles import effective_params
 from stockbot.sim.accounts import AccountSpec
 from stockbot.sim.app import run_in_thread
 

@@ -11,15 +11,15 @@ import pytest
 from pydantic import SecretStr
 
 from stockbot.broker.alpaca import AlpacaBroker
-from stockbot.broker.orders import OrderExecutor
+from stockbot.trading.executor import OrderExecutor
 from stockbot.config import AgentSettings, AgentSpec, AlpacaSettings, EquitySettings, RiskSettings, Settings
-from stockbot.engine.ladder import LadderTiming
-from stockbot.equities.context import consensus_for
-from stockbot.equities.engine import EquityEngine
-from stockbot.equities.execution import PlanExecutor
-from stockbot.equities.screener import TrainConfig
-from stockbot.equities.strategy import CloseAction, OpenAction, RebalancePlan
-from stockbot.equities.universes import UniverseError, load_universe
+from stockbot.trading.ladder import LadderTiming
+from stockbot.strategies.equity.context import consensus_for
+from stockbot.strategies.equity.engine import EquityEngine
+from stockbot.strategies.equity.execution import PlanExecutor
+from stockbot.strategies.equity.screener import TrainConfig
+from stockbot.strategies.equity.strategy import CloseAction, OpenAction, RebalancePlan
+from stockbot.strategies.equity.universes import UniverseError, load_universe
 from stockbot.flags import write_stop
 from stockbot.lessons.guards import parse_guard
 from stockbot.risk.gate import RiskGate
@@ -113,7 +113,7 @@ async def test_closes_pass_the_seed_lesson_guards(make_sim, store):
     out = await engine.decide()
     assert out.status == "hold"  # HOLD keeps the book: no agreement is not a reason to dump it
     assert {p.symbol for p in await engine.deps.broker.positions()} == held
-    from stockbot.equities.strategy import rebalance_plan
+    from stockbot.strategies.equity.strategy import rebalance_plan
     plan = rebalance_plan(await engine.deps.broker.positions(), {}, held)
     report = await PlanExecutor(engine.deps, engine.ladder, UNI, strategy="equity").run(
         plan, decision_id="manual-1", version="v", context_for=_ctx(engine), buying_power=Decimal(0),
@@ -249,7 +249,7 @@ async def test_an_ambiguous_submit_is_looked_up_and_booked_once(make_sim, store)
 
 async def test_jobs_train_only_when_the_model_is_missing_or_old(make_sim, store):
     from stockbot.broker.errors import BrokerError
-    from stockbot.equities.services import EquityJobs
+    from stockbot.strategies.equity.services import EquityJobs
 
     sim = await make_sim()
     engine = make_engine(sim, store)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from equity_helpers import histories
-from stockbot.equities.features import (FEATURES, MIN_HISTORY, feature_matrix, forward_returns,
+from stockbot.strategies.equity.features import (FEATURES, MIN_HISTORY, feature_matrix, forward_returns,
                                         latest_features)
-from stockbot.equities.history import PriceHistory
+from stockbot.strategies.equity.history import PriceHistory
 
 
 def col(name: str) -> int:

@@ -13,9 +13,9 @@ import pytest
 
 from equity_helpers import BarsBroker, histories
 from stockbot.config import AlertSettings, account_paths
-from stockbot.equities.grading import Grader, grade_pick
-from stockbot.equities.picks import render_email, send_picks_email
-from stockbot.equities.universes import load_universe
+from stockbot.strategies.equity.grading import Grader, grade_pick
+from stockbot.strategies.equity.picks import render_email, send_picks_email
+from stockbot.strategies.equity.universes import load_universe
 from stockbot.fsutil import atomic_write_text
 
 UNI = load_universe("nasdaq100").subset(["AAPL", "MSFT", "NVDA", "AMZN"])

@@ -11,9 +11,9 @@ import pytest
 
 from equity_helpers import END, histories
 from stockbot.config import account_paths
-from stockbot.equities.dataset import build_dataset
-from stockbot.equities.history import PriceHistory
-from stockbot.equities.screener import (ScreenerError, TrainConfig, load_screener, model_paths, save_screener,
+from stockbot.strategies.equity.dataset import build_dataset
+from stockbot.strategies.equity.history import PriceHistory
+from stockbot.strategies.equity.screener import (ScreenerError, TrainConfig, load_screener, model_paths, save_screener,
                                         train_screener)
 
 SYMBOLS = [f"S{a}{b}" for a in "AB" for b in "ABCDEFGHIJ"] + ["SPY"]

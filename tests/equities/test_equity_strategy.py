@@ -9,9 +9,9 @@ import pytest
 
 from stockbot.config import EquitySettings, Settings
 from stockbot.domain import Position, Quote
-from stockbot.equities.profiles import effective_params, strategy_version
-from stockbot.equities.screener import Ranked
-from stockbot.equities.strategy import (Candidate, Target, agreed_picks, propose_slate, rebalance_plan,
+from stockbot.strategies.equity.profiles import effective_params, strategy_version
+from stockbot.strategies.equity.screener import Ranked
+from stockbot.strategies.equity.strategy import (Candidate, Target, agreed_picks, propose_slate, rebalance_plan,
                                         target_positions)
 
 TS = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)

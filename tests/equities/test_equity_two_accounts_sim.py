@@ -25,21 +25,21 @@ import pytest
 from pydantic import SecretStr
 
 from stockbot.broker.alpaca import AlpacaBroker
-from stockbot.broker.orders import OrderExecutor
+from stockbot.trading.executor import OrderExecutor
 from stockbot.config import (AgentSettings, AgentSpec, AlertSettings, AlpacaSettings, EquitySettings, RiskSettings,
                              Settings, memory_dir, memory_root)
 from stockbot.consensus.agents import build_agents
 from stockbot.consensus.runner import ConsensusRunner
 from stockbot.consensus.schema import EquityParams, SlatePick, Vote
-from stockbot.engine.ladder import LadderTiming
-from stockbot.engine.reconcile import plan as reconcile_plan, structures_from_trades
-from stockbot.equities.context import bounds_for
-from stockbot.equities.engine import EquityEngine
-from stockbot.equities.grading import Grader
-from stockbot.equities.history import NY
-from stockbot.equities.picks import Advisor
-from stockbot.equities.screener import TrainConfig
-from stockbot.equities.universes import load_universe
+from stockbot.trading.ladder import LadderTiming
+from stockbot.trading.reconcile import plan as reconcile_plan, structures_from_trades
+from stockbot.strategies.equity.context import bounds_for
+from stockbot.strategies.equity.engine import EquityEngine
+from stockbot.strategies.equity.grading import Grader
+from stockbot.strategies.equity.history import NY
+from stockbot.strategies.equity.picks import Advisor
+from stockbot.strategies.equity.screener import TrainConfig
+from stockbot.strategies.equity.universes import load_universe
 from stockbot.risk.gate import RiskGate
 from stockbot.sim.accounts import AccountSpec
 from stockbot.sim.app import SimServer

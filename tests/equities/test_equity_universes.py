@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from stockbot.equities.universes import DATA_DIR, SYMBOL_RE, UniverseError, load_universe
+from stockbot.strategies.equity.universes import DATA_DIR, SYMBOL_RE, UniverseError, load_universe
 
 GICS = {"Communication Services", "Consumer Discretionary", "Consumer Staples", "Energy", "Financials",
         "Health Care", "Industrials", "Information Technology", "Materials", "Real Estate", "Utilities"}
@@ -53,7 +53,7 @@ def test_subset_never_widens_the_universe():
 
 
 def test_broken_files_are_refused(tmp_path):
-    from stockbot.equities.universes import read_constituents
+    from stockbot.strategies.equity.universes import read_constituents
 
     def write(rows):
         path = tmp_path / "x.csv"

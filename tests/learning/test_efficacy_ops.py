@@ -16,11 +16,12 @@ from stockbot.consensus.context import MarketContext, StrikeCandidate
 from stockbot.consensus.llm import LLMAgent
 from stockbot.consensus.runner import ConsensusRunner
 from stockbot.consensus.schema import ParamBounds
-from stockbot.daemon_watch import MarketHours
+from stockbot.daemon.health import MarketHours
 from stockbot.domain import Action, AssetClass, OrderIntent, PositionIntent, Side, TradeContext, utcnow
-from stockbot.engine.base import orders_in_flight
-from stockbot.engine.reconciler import ReconcileError, Reconciler
-from stockbot.broker.orders import OrderExecutor
+from stockbot.trading.deps import orders_in_flight
+from stockbot.trading.reconciler import ReconcileError, Reconciler
+from stockbot.strategies.condor.recovery import CondorBooker
+from stockbot.trading.executor import OrderExecutor
 from stockbot.lessons.failure import Failure
 from stockbot.preflight import run_checks
 from stockbot.risk.gate import RiskContext, RiskGate
@@ -191,13 +192,13 @@ async def test_unknown_order_state_blocks_entries(make_loop, record):
     rule = loop.sim.state.faults.add({"kind": "http_error", "method": "GET", "path": "/v2/orders.*", "status": 500})
     executor = OrderExecutor(loop.broker, loop.store, lookup_delay_s=0.01)
     with pytest.raises(ReconcileError) as err:
-        await Reconciler(ACCOUNT, loop.broker, loop.store, executor).run(startup=True)
+        await Reconciler(ACCOUNT, loop.broker, loop.store, executor, booker=CondorBooker(loop.store, loop.broker)).run(startup=True)
     loop.learn(Failure("reconcile_mismatch", "engine.reconcile", f"start-up reconciliation failed: {err.value}",
                        {"reason": "order state unknown"}), expect="LL-290")
     # the repeat: while an order's fate is unknown, no new entry is decided (the engine returns "blocked")
     assert [o["client_order_id"] for o in orders_in_flight(loop.store)] == ["unknown-0"]
     loop.sim.state.faults.remove(rule.id)
-    await Reconciler(ACCOUNT, loop.broker, loop.store, executor).run(startup=True)
+    await Reconciler(ACCOUNT, loop.broker, loop.store, executor, booker=CondorBooker(loop.store, loop.broker)).run(startup=True)
     assert orders_in_flight(loop.store) == []
     record("reconcile mismatch (unknown order state)", "code", "start-up refuses until every order is resolved; "
            "orders in flight block entries")
@@ -206,7 +207,7 @@ async def test_unknown_order_state_blocks_entries(make_loop, record):
 async def test_startup_refused_is_captured_by_the_daemon_and_refused_again(make_loop, record, embedder):
     from stockbot.config import Settings as _Settings
     from stockbot.daemon import EXIT_REFUSED, Daemon, StartupRefused
-    from stockbot.daemon_jobs import Timings
+    from stockbot.daemon.jobs import Timings
     from stockbot.lessons.files import LessonStore
     from stockbot.lessons.index import LessonIndex
     from stockbot.lessons.service import LessonService

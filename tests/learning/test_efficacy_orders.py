@@ -8,14 +8,15 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from learning_helpers import ACCOUNT, KEY
+from learning_helpers import ACCOUNT
 
 from stockbot.broker.errors import AmbiguousSubmitError, InsufficientFundsError, PatternDayTraderError, RejectedError
-from stockbot.broker.orders import OrderExecutor
+from stockbot.trading.executor import OrderExecutor
 from stockbot.config import CondorSettings, RiskSettings
 from stockbot.domain import AssetClass, Leg, OrderClass, OrderIntent, PositionIntent, Side, TradeContext, utcnow
-from stockbot.engine.condor import buying_power
-from stockbot.engine.reconciler import Reconciler
+from stockbot.strategies.condor.engine import buying_power
+from stockbot.trading.reconciler import Reconciler
+from stockbot.strategies.condor.recovery import CondorBooker
 from stockbot.lessons.failure import Failure
 from stockbot.options.condor_manage import contracts_for, price_ladder
 from stockbot.risk.gate import RiskContext, RiskGate
@@ -218,7 +219,7 @@ async def test_fill_while_down(make_loop, record):
     loop.learn(Failure("reconcile_mismatch", "engine.reconcile", "order filled while the daemon was down: local "
                        "state still shows it open", {"reason": "order state unknown after restart"}), expect="LL-290")
     executor = OrderExecutor(loop.broker, loop.store, lookup_delay_s=0.01)
-    await Reconciler(ACCOUNT, loop.broker, loop.store, executor).run(startup=True)
+    await Reconciler(ACCOUNT, loop.broker, loop.store, executor, booker=CondorBooker(loop.store, loop.broker)).run(startup=True)
     assert loop.store.get_order("down-0")["status"] == "filled"
     assert executor.pending() == []
     record("fills while down", "code", "start-up reconciliation resolves every unknown order at the broker first")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from lesson_helpers import NOW, condor_ctx, condor_intent
 
-from stockbot.domain import AssetClass, OrderClass, OrderIntent, PositionIntent, Side
+from stockbot.domain import AssetClass, OrderIntent, PositionIntent, Side
 from stockbot.lessons.enforcement import enforced_guards, guard_state
 from stockbot.lessons.errors import LessonError
 from stockbot.lessons.guards import parse_guard

@@ -21,7 +21,7 @@ from stockbot.consensus.context import LessonRef, MarketContext
 from stockbot.consensus.prompt import build_prompt
 from stockbot.consensus.schema import ParamBounds
 from stockbot.domain import AssetClass, Leg, OrderClass, OrderIntent, PositionIntent, Side, TradeContext, utcnow
-from stockbot.engine.reconcile import plan
+from stockbot.trading.reconcile import plan
 from stockbot.lessons.capture import LessonCapture
 from stockbot.lessons.failure import Failure
 from stockbot.lessons.files import LessonStore

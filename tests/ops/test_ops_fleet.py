@@ -11,7 +11,7 @@ from stockbot.alerts import Alerter
 from stockbot.cli import main
 from stockbot.config import AlertSettings, account_paths
 from stockbot.domain import utcnow
-from stockbot.engine.riskctx import ny_midnight
+from stockbot.trading.riskctx import ny_midnight
 from stockbot.flags import write_stop
 from stockbot.status import fleet_status
 from stockbot.store import Store

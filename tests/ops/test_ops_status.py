@@ -13,7 +13,7 @@ from opshelpers import write_env
 
 from stockbot import config
 from stockbot.domain import utcnow
-from stockbot.engine.riskctx import ny_midnight
+from stockbot.trading.riskctx import ny_midnight
 from stockbot.flags import write_stop
 from stockbot.ops_cli import add_subparser
 from stockbot.status import account_status, known_accounts, render_status, validation_command
@@ -144,7 +144,7 @@ def test_live_account_qualifies_on_a_named_paper_record():
 
     # The daemon's gate reads the same record (what every order's RiskContext uses).
     from stockbot.config import load_settings
-    from stockbot.engine.riskctx import validation_state
+    from stockbot.trading.riskctx import validation_state
 
     with Store.for_account("live1") as own:
         state = validation_state(load_settings("live1"), own, date(2026, 4, 10))

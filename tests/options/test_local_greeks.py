@@ -15,7 +15,7 @@ import pytest
 
 from stockbot.config import CondorSettings
 from stockbot.domain import OptionQuote, OptionRight
-from stockbot.engine.snapshot import strike_candidates
+from stockbot.strategies.condor.snapshot import strike_candidates
 from stockbot.options.condor import IronCondor, build_condor
 from stockbot.options.ivrank import atm_iv
 from stockbot.options.local_greeks import quote_delta, quote_iv, with_local_greeks

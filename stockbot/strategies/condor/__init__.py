@@ -1,0 +1,1 @@
+"""The iron condor strategy: snapshot, entry (one mleg order), management, trade booking."""

@@ -1,0 +1,70 @@
+"""Condor fills found late: the sweep the reconciler runs for a crash between a fill and its booking."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping
+
+from stockbot.domain import BrokerOrder
+from stockbot.store import Store
+from stockbot.strategies.condor.trades import apply_resolved
+from stockbot.trading.port import Broker
+
+
+def _filled_some(row: Mapping[str, Any]) -> bool:
+    """An order the store knows ended with at least part of it filled."""
+    if row.get("status") == "filled":
+        return True
+    return row.get("status") in ("canceled", "expired") and Decimal(str(row.get("filled_qty") or 0)) > 0
+
+
+def _unbooked(row: Mapping[str, Any], trades: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Is this filled condor order's effect missing from ``trades`` (structure id -> trade)?"""
+    trade = trades.get(row["decision_id"])
+    if row.get("purpose") == "condor_open":
+        return trade is None
+    if row.get("purpose") == "condor_close":
+        if trade is None or trade.get("status") != "open":
+            return False
+        partials = (trade.get("meta") or {}).get("partial_closes") or []
+        return all(p.get("client_order_id") != row["client_order_id"] for p in partials)
+    return False
+
+
+async def book_unbooked_fills(store: Store, broker: Broker) -> list[tuple[str, str]]:
+    """Condor fills the store acknowledged but never booked (a crash between the order update
+    and ``record_open`` / ``record_close``), oldest first so an entry is booked before its exit.
+
+    An entry is booked once per structure id. A close is booked only while its trade is still
+    open and no partial close of that trade carries its client id, so a partial close that was
+    already applied is never counted twice. Without this, the restart would find the legs gone
+    and call the trade "closed elsewhere" with no P&L."""
+    rows = sorted((r for status in ("filled", "canceled", "expired") for r in store.orders(status=status)
+                   if r.get("decision_id") and _filled_some(r)), key=lambda r: r["created_ts"])
+    trades = {t["structure_id"]: t for t in store.trades()}  # read once: this runs every cycle
+    booked = []
+    for row in rows:
+        if not _unbooked(row, trades):
+            continue
+        order = await broker.order_by_client_id(row["client_order_id"])
+        if order is None:
+            continue
+        effect = apply_resolved(store, row, order)
+        if effect:
+            booked.append((row["decision_id"], effect))
+            trades = {t["structure_id"]: t for t in store.trades()}
+    return booked
+
+
+class CondorBooker:
+    """The condor strategy's ``FillBooker``: what a late fill of a condor order means."""
+
+    def __init__(self, store: Store, broker: Broker):
+        self.store = store
+        self.broker = broker
+
+    def book_late_fill(self, row: Mapping[str, Any], order: BrokerOrder) -> str | None:
+        return apply_resolved(self.store, row, order)
+
+    async def book_unbooked(self) -> list[tuple[str, str]]:
+        return await book_unbooked_fills(self.store, self.broker)
