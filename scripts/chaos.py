@@ -13,6 +13,8 @@ Sections (details in RELIABILITY.md and the ``stockbot.chaos`` modules):
   fuzz     hypothesis fuzzing of the agents' answer parser
   inputs   bad env files, bad account ids, corrupt lesson files
   storage  corrupted and locked state databases
+  expiry   random condors meet early assignment, expiration and expiry-day liquidation; then no naked
+           stock, no naked short, no unbooked assignment (``stockbot.chaos.expiry``)
 
 Every "bad" count must be 0; the exit code is 0 only then. Nothing here touches the internet.
 """
@@ -38,7 +40,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SECTIONS = ("kill", "faults", "fuzz", "inputs", "storage")
+SECTIONS = ("kill", "faults", "fuzz", "inputs", "storage", "expiry")
 
 
 def say(text: str) -> None:
@@ -68,6 +70,10 @@ def run_section(name: str, args: argparse.Namespace, work: Path) -> dict[str, An
 
         return _cases({"corrupted state.db": corrupted_cases(work / "storage"),
                        "locked state.db": locked_cases(work / "storage", with_cli=not args.quick)})
+    if name == "expiry":
+        from stockbot.chaos.expiry import run_expiry_section
+
+        return run_expiry_section(work / "expiry", args.expiry_rounds, seed=args.seed, say=say)
     raise ValueError(name)
 
 
@@ -116,6 +122,9 @@ def _facts(name: str, res: dict[str, Any]) -> list[tuple[str, Any]]:
                 ("decision cycles (failed)", f"{acct['decision_cycles']}({acct['decision_cycles_failed']})"),
                 ("lessons captured", acct["lessons_captured"]),
                 ("longest watchdog gap (s)", res["longest_watchdog_gap_s"])]
+    if name == "expiry":
+        return [("rounds", res["rounds"]), ("events", ", ".join(f"{k} {v}" for k, v in res["events"].items())),
+                ("option activities", res["activities"]), ("lessons captured", res["lessons"])]
     if name == "fuzz":
         return [("parses (examples x properties)", res["parses"]), ("slowest parse (ms)", res["slowest_parse_ms"])]
     return [("cases", res["case_count"])]
@@ -127,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fault-rate", type=float, default=0.05, help="share of requests faulted (default 0.05)")
     ap.add_argument("--fault-seconds", type=float, default=None, help="fault session length (default 60; quick 20)")
     ap.add_argument("--examples", type=int, default=None, help="hypothesis examples per property (2000; quick 200)")
+    ap.add_argument("--expiry-rounds", type=int, default=None, help="expiry rounds (default 24; quick 6)")
     ap.add_argument("--quick", action="store_true", help="the short version")
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
     ap.add_argument("--seed", type=int, default=7)
@@ -135,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.rounds = args.rounds if args.rounds is not None else (6 if args.quick else 24)
     args.fault_seconds = args.fault_seconds if args.fault_seconds is not None else (20 if args.quick else 60)
+    args.expiry_rounds = args.expiry_rounds if args.expiry_rounds is not None else (6 if args.quick else 24)
     args.examples = args.examples if args.examples is not None else (200 if args.quick else 2000)
     work = Path(tempfile.mkdtemp(prefix="stockbot-chaos-"))
     started = time.monotonic()

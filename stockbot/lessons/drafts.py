@@ -122,6 +122,33 @@ TEMPLATES: dict[str, tuple[str, str, str, Severity, tuple[str, ...]]] = {
         "Block new entries in a halted symbol for a few days (a bounded block_symbol guard the capture "
         "drafts); confirm or retire the lesson once the cause is known.",
         Severity.HIGH, ("market_data", "risk")),
+    "option_assigned": (
+        "Short option assigned: {symbol} ({reason})",
+        "A short leg was assigned (early, typically a call before an ex-dividend date or a deep in-the-money "
+        "put, or at expiration) and the account was handed stock it never asked for.",
+        "Close the delivered stock at market and the structure's remaining legs shorts first; exit condors "
+        "whose short leg goes deep in the money before its time value is gone; never hold into expiration.",
+        Severity.HIGH, ("assignment", "reconciliation")),
+    "option_exercised": (
+        "Long option exercised: {symbol} ({reason})",
+        "A long leg was exercised (auto-exercise in the money at expiration, or an exercise request) and "
+        "delivered stock.",
+        "Close the delivered stock at market and the remaining legs shorts first; close condors before "
+        "expiration day so nothing is auto-exercised.",
+        Severity.MEDIUM, ("assignment", "reconciliation")),
+    "carried_to_expiry": (
+        "Option leg carried to expiration: {symbol} ({reason})",
+        "A structure was still open at the close of its expiration date (management did not close it: the "
+        "daemon was down or every close failed).",
+        "Close condors once DTE <= max(CONDOR_EXIT_DTE, 1); alert when a close fails on the last day.",
+        Severity.MEDIUM, ("manage", "expiry")),
+    "broker_liquidation": (
+        "Broker liquidated expiring legs ({reason})",
+        "On expiration day (from about 15:15 ET) Alpaca closes in-the-money positions the account could not "
+        "cover at exercise or assignment.",
+        "Never carry a condor into expiration day; keep the buying power to cover an assignment of every "
+        "short leg that could finish in the money.",
+        Severity.HIGH, ("expiry", "risk")),
     "config_error": (
         "Daemon refused to start: {reason}",
         "An operator input the daemon cannot run with ({reason}): settings, keys or a damaged state file.",
@@ -198,6 +225,8 @@ def _default_impact(f: Failure) -> str:
         "out_of_capital": "No new entries until the account is re-funded.",
         "stream_406": "No live quotes: decisions blocked by the freshness check.",
         "stale_quotes": "Decisions on stale prices would misprice entries; entries blocked.",
+        "option_assigned": "Stock held that stockbot never asked for, until it is closed.",
+        "broker_liquidation": "Legs closed at the broker's market prices, not ours.",
     }.get(f.kind, "Not yet assessed.")
 
 

@@ -21,6 +21,7 @@ FAILURE_KINDS = (
     "order_rejected", "broker_error", "orphan_position", "reconcile_mismatch", "stream_406", "stale_quotes",
     "agent_timeout", "agent_invalid_output", "job_exception", "out_of_capital", "duplicate_order",
     "pdt_lockout", "market_closed", "wrong_account", "config_error", "startup_refused", "symbol_halted",
+    "option_assigned", "option_exercised", "carried_to_expiry", "broker_liquidation",
 )
 # Detail keys whose (normalised) values identify a failure; everything else is context only.
 FINGERPRINT_KEYS = ("code", "status", "http_status", "reason", "error", "error_type", "exception",

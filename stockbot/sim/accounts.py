@@ -92,6 +92,7 @@ class SimAccount:
     by_id: dict[str, SimOrder] = field(default_factory=dict)  # parents, simple orders and legs
     by_client_id: dict[str, SimOrder] = field(default_factory=dict)
     open_orders: dict[str, SimOrder] = field(default_factory=dict)  # top-level orders still working
+    activities: list[dict] = field(default_factory=list)  # OPEXC/OPASN/OPEXP/OPTRD (sim/activities.py)
 
     @property
     def key_id(self) -> str:

@@ -58,7 +58,7 @@ class SimState:
 
 def build_app(state: SimState) -> web.Application:
     """The aiohttp application: trading, data, stream, scripted agents and admin routes."""
-    from stockbot.sim import admin, agents, data_routes, stream, trading_routes
+    from stockbot.sim import admin, agents, data_routes, expiry_routes, stream, trading_routes
     from stockbot.sim.faults import sim_middleware
 
     app = web.Application(middlewares=[sim_middleware], client_max_size=4 * 1024 * 1024)
@@ -68,6 +68,7 @@ def build_app(state: SimState) -> web.Application:
     stream.register(app)
     agents.register(app)
     admin.register(app)
+    expiry_routes.register(app)  # exercise, account activities, early-assignment admin
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)
     return app

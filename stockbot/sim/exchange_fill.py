@@ -15,10 +15,11 @@ Simplifications (deliberate, so that fills are deterministic for a seed and a ti
   mleg fills when net <= limit_price, so a credit limit of -1.20 fills when >= 1.20 can be received.
 - DAY orders expire at the first session close after they were placed; GTC orders after 90 days;
   IOC/FOK orders are canceled when they cannot fill at once.
-- Option expiration: after the session close of the expiration date, out-of-the-money contracts
-  expire worthless and in-the-money contracts settle **in cash** at intrinsic value against
-  ``Market.settlement_price(underlying, expiration)`` (no exercise into shares, no assignment
-  before expiration). Open orders on an expired contract expire with it.
+- Option expiration, exercise and assignment live in ``stockbot.sim.expiry``: contracts $0.01+ in
+  the money at the close of their expiration date are exercised (long) or assigned (short) into
+  100 shares each at the strike, the rest expire; early assignment and Alpaca's expiry-day
+  liquidation are modelled there too. Nothing settles in cash. Open orders on a settled contract
+  expire with it.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from stockbot.options.occ import parse_occ
+from stockbot.options.occ import parse_occ  # noqa: F401 - exchange.py calls fill.parse_occ
 from stockbot.sim.accounts import SimAccount
 from stockbot.sim.exchange_margin import ZERO, Pricer, apply_fill
-from stockbot.sim.exchange_model import OPTION_MULTIPLIER, SimOrder
+from stockbot.sim.exchange_model import SimOrder
 
 NY = ZoneInfo("America/New_York")
 GTC_DAYS = 90
@@ -160,26 +161,8 @@ def expire_orders(account: SimAccount, now: datetime) -> bool:
 
 
 def settle_expired_options(account: SimAccount, clock, market, now: datetime) -> bool:
-    """Remove option positions whose expiration has passed, settling ITM ones in cash."""
-    changed = False
-    for symbol, pos in list(account.positions.items()):
-        if pos.asset_class != "us_option":
-            continue
-        contract = parse_occ(symbol)
-        if expiration_close(clock, contract.expiration) > now:
-            continue
-        try:
-            settle = Decimal(market.settlement_price(contract.underlying, contract.expiration))
-        except (KeyError, ValueError):
-            settle = contract.strike  # no price: treat as at the money (worthless)
-        if contract.right.value == "call":
-            intrinsic = max(ZERO, settle - contract.strike)
-        else:
-            intrinsic = max(ZERO, contract.strike - settle)
-        account.cash += pos.qty * intrinsic * OPTION_MULTIPLIER
-        del account.positions[symbol]
-        changed = True
-        for order in list(account.open_orders.values()):
-            if symbol in order.symbols():
-                finish(account, order, "expired", now)
-    return changed
+    """Exercise, assignment, expiry and expiry-day liquidation of the account's options
+    (``stockbot.sim.expiry``: American style, physically settled). True if anything changed."""
+    from stockbot.sim import expiry
+
+    return expiry.process(account, clock, market, now, expiration_close)

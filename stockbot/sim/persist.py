@@ -1,6 +1,6 @@
 """Persistence of the local exchange (``stockbot sim --state FILE``).
 
-Accounts (settings, cash, positions, orders with their legs), the order id sequence and the clock
+Accounts (settings, cash, positions, orders with their legs, option activities), the order id sequence and the clock
 offset survive a restart. The file is JSON, rewritten atomically (temp file + fsync + os.replace +
 fsync of the directory) on a short debounce after every mutation and once more on stop, so a
 reader never sees a half-written file and a crash loses at most the last debounce window.
@@ -68,6 +68,7 @@ def snapshot(accounts: Accounts, *, order_seq: int, clock) -> dict[str, Any]:
             "positions": [{"symbol": p.symbol, "qty": str(p.qty), "avg_entry_price": str(p.avg_entry_price),
                            "asset_class": p.asset_class} for p in acct.positions.values()],
             "orders": [_order_to_dict(o) for o in acct.orders],
+            "activities": acct.activities,  # already JSON (sim/activities.py)
         })
     frozen = getattr(clock, "_frozen_at", None)
     return {"version": VERSION, "order_seq": order_seq,
@@ -92,6 +93,7 @@ def restore_accounts(data: dict[str, Any]) -> list[SimAccount]:
                                                       Decimal(p["avg_entry_price"]), p["asset_class"])
         for o in raw["orders"]:
             acct.add_order(_order_from_dict(o))
+        acct.activities = list(raw.get("activities") or [])
         result.append(acct)
     return result
 

@@ -30,6 +30,8 @@ from stockbot.errors import StockbotError
 from stockbot.broker.errors import BrokerError, RejectedError
 from stockbot.trading.executor import OrderExecutor, UnresolvedOrderError
 from stockbot.domain import AssetClass, BrokerOrder, OrderIntent, PositionIntent, Side, utcnow
+from stockbot.trading import assignment_handler
+from stockbot.trading.assignment import without_handled
 from stockbot.trading.deps import Notifier, orders_in_flight, remember_order
 from stockbot.trading.ladder import LadderTiming, OrderLadder
 from stockbot.trading.port import Broker, FillBooker
@@ -138,8 +140,9 @@ class Reconciler:
         rows = self.store.orders()
         busy = set(unresolved) | working
         pending = [PendingOrder(r["client_order_id"], _symbols(r)) for r in rows if r["client_order_id"] in busy]
-        p = plan(positions, open_orders, structures_from_trades(self.store.trades(status="open")), pending,
-                 {r["client_order_id"] for r in rows})
+        handled = await assignment_handler.handle(self, positions, open_orders)  # assignment/expiry first
+        positions, trades = without_handled(positions, self.store.trades(status="open"), handled)
+        p = plan(positions, open_orders, structures_from_trades(trades), pending, {r["client_order_id"] for r in rows})
         closed, errors = await self._close(p.close)
         marked = self._mark_closed(p, closed)
         adopted = await self._adopt(p.adopt)

@@ -163,7 +163,7 @@ def test_mleg_validation(frozen, body, fragment):
     assert c.get_all_positions() == []
 
 
-def test_options_expire_itm_cash_settles_otm_worthless(frozen):
+def test_options_expire_itm_exercised_into_shares_otm_worthless(frozen):
     c = trading_client(frozen)
     state = frozen.state
     expiry = date(2026, 11, 20)  # the Friday after T0
@@ -178,8 +178,9 @@ def test_options_expire_itm_cash_settles_otm_worthless(frozen):
     settle = frozen.call(state.market.settlement_price, "SPY", expiry)
     call_strike, put_strike = parse_occ(itm_call).strike, parse_occ(otm_put).strike
     assert settle > call_strike and settle > put_strike  # the setup is what the test says it is
-    assert c.get_all_positions() == []
-    assert Decimal(c.get_account().cash) == cash_before + (settle - call_strike) * 100
+    # American, physically settled: the ITM call becomes 100 shares bought at the strike (tests/sim/test_expiry.py)
+    assert [(p.symbol, p.qty) for p in c.get_all_positions()] == [("SPY", "100")]
+    assert Decimal(c.get_account().cash) == cash_before - call_strike * 100
 
 
 def test_single_leg_option_orders_and_levels(frozen):
