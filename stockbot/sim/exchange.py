@@ -2,8 +2,8 @@
 
 All state changes happen on the server's event loop, one request at a time, so every operation
 here is atomic: an mleg order books all its legs or none. Matching rules live in
-``exchange_fill`` (with the documented simplifications, including cash settlement of expired
-options), margin rules in ``exchange_margin``, JSON views in ``exchange_views``.
+``exchange_fill`` (with its documented simplifications), exercise, assignment and expiry (physical
+settlement) in ``expiry``, margin rules in ``exchange_margin``, JSON views in ``exchange_views``.
 """
 
 from __future__ import annotations
