@@ -4,7 +4,7 @@ prevented (see conftest.py for the loop and the summary)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -45,6 +45,14 @@ def stock(cid: str, qty=10, side=Side.BUY, **kw) -> OrderIntent:
     return OrderIntent(**base)
 
 
+async def listed_puts(broker) -> list:
+    """Contracts 7-45 days out on the exchange's calendar: without dates Alpaca lists only this
+    week's, and on a Friday after the close that is nothing (the test must not depend on the hour)."""
+    today = (await broker.clock()).ts.date()
+    return await broker.option_contracts("SPY", expiration_gte=today + timedelta(days=7),
+                                         expiration_lte=today + timedelta(days=45))
+
+
 def put_spread(contracts) -> tuple[str, str]:
     puts: dict[date, dict[Decimal, str]] = {}
     for c in contracts:
@@ -60,7 +68,7 @@ def put_spread(contracts) -> tuple[str, str]:
 
 async def test_sequential_legs_orphan_short(make_loop, record):
     loop = await make_loop()
-    short_put, long_put = put_spread(await loop.broker.option_contracts("SPY"))
+    short_put, long_put = put_spread(await listed_puts(loop.broker))
     loop.sim.state.faults.add({"kind": "reject_single_leg_options", "symbols": [long_put], "sides": ["buy"]})
     legs = (Leg(short_put, Side.SELL, 1, PositionIntent.SELL_TO_OPEN),
             Leg(long_put, Side.BUY, 1, PositionIntent.BUY_TO_OPEN))
@@ -191,7 +199,7 @@ async def test_out_of_buying_power(make_loop, record):
 
 async def test_price_increments(make_loop, record):
     loop = await make_loop()
-    short_put, long_put = put_spread(await loop.broker.option_contracts("SPY"))
+    short_put, long_put = put_spread(await listed_puts(loop.broker))
     loop.sim.state.faults.add({"kind": "reject_orders", "status": 422, "code": 42210000, "times": 1,
                                "message": "invalid limit_price 1.237: not a multiple of the price increment"})
     spread = OrderIntent(client_order_id="tick-0", qty=Decimal(1), order_type="limit", limit_price=Decimal("-1.237"),
