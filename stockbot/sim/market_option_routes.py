@@ -20,8 +20,8 @@ from stockbot.options.pricing import bs_price
 from stockbot.sim import wire
 from stockbot.sim.clock import ny_date, prev_trading_day, session_close_utc
 from stockbot.sim.greeks_omit import GreeksOmission
-from stockbot.sim.data_routes import (BadRequest, decode_token, encode_token, guarded, limit_param,
-                                      state_of)
+from stockbot.sim.route_params import BadRequest, decode_token, encode_token, guarded, limit_param
+from stockbot.sim.state import state_of
 from stockbot.sim.market_daily import stable_int
 from stockbot.sim.market_options import RATE, SECONDS_PER_YEAR, OptionSnapshot
 

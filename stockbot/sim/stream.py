@@ -396,15 +396,3 @@ class StreamHub:
         if msgs:
             await self._send(c, msgs)
             self.counters["bars"] += len(msgs)
-
-
-def register(app: web.Application) -> None:
-    """Add the stream endpoints (``/v2/iex``, ``/v2/sip``, ``/v2/test``) to ``app``; the hub is the
-    one in the app's SimState."""
-    from stockbot.sim.app import SIM_KEY
-
-    async def handle(request: web.Request) -> web.WebSocketResponse:
-        return await request.app[SIM_KEY].stream.handle(request)
-
-    for path in STREAM_PATHS:
-        app.router.add_get(path, handle)
