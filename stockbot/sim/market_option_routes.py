@@ -16,14 +16,13 @@ from datetime import date, datetime, timedelta, timezone
 from aiohttp import web
 
 from stockbot.domain import OptionContract, OptionRight
-from stockbot.options.pricing import bs_price
 from stockbot.sim import wire
 from stockbot.sim.clock import ny_date, prev_trading_day, session_close_utc
 from stockbot.sim.greeks_omit import GreeksOmission
 from stockbot.sim.route_params import BadRequest, decode_token, encode_token, guarded, limit_param
 from stockbot.sim.state import state_of
 from stockbot.sim.market_daily import stable_int
-from stockbot.sim.market_options import RATE, SECONDS_PER_YEAR, OptionSnapshot
+from stockbot.sim.market_options import DIVIDEND_YIELD, RATE, SECONDS_PER_YEAR, OptionSnapshot
 
 UTC = timezone.utc
 OPTION_EXCHANGES = {"A": "AMEX - NYSE American", "B": "BOX", "C": "Cboe", "H": "MIAX Sapphire",
@@ -209,7 +208,7 @@ def _reference(market, c: OptionContract, prev: date) -> tuple[float | None, int
     t_years = max(0.0, (session_close_utc(c.expiration).timestamp() - t_close) / SECONDS_PER_YEAR)
     strike = float(c.strike)
     vol = market.options.smile_vol(c.underlying, prev, spot, strike, t_years)
-    price = bs_price(spot, strike, t_years, vol, RATE, c.right) if t_years > 0 else None
+    price = market.options.model.price(spot, strike, t_years, vol, RATE, c.right, DIVIDEND_YIELD) if t_years > 0 else None
     base = market.daily.params(c.underlying).base_volume / 3500.0
     m = math.log(strike / spot) / max(0.05, vol * math.sqrt(max(t_years, 1 / 365)))
     oi = base * math.exp(-0.5 * m * m) / (1.0 + 8.0 * t_years) * (0.5 + (stable_int(c.symbol) % 1000) / 1000.0)
