@@ -4,7 +4,8 @@ OptionHistoricalDataClient call), plus the trading API's option-contract listing
 Stocks: ``/v2/stocks/quotes/latest``, ``/v2/stocks/{symbol}/quotes/latest``, ``/v2/stocks/trades/latest``,
 ``/v2/stocks/{symbol}/trades/latest``, ``/v2/stocks/bars`` (paged), ``/v2/stocks/{symbol}/bars``,
 ``/v2/stocks/bars/latest``, ``/v2/stocks/{symbol}/bars/latest``, ``/v2/stocks/snapshots``,
-``/v2/stocks/{symbol}/snapshot``. Options: see :mod:`stockbot.sim.market_option_routes`.
+``/v2/stocks/{symbol}/snapshot``. Options: see :mod:`stockbot.sim.market_option_routes`; historical
+quotes and trades and the option tape: :mod:`stockbot.sim.history_routes`.
 Every route authenticates with ``state.accounts.authenticate`` (401 JSON on wrong keys).
 """
 
@@ -193,7 +194,7 @@ async def snapshot(request: web.Request) -> web.Response:
 
 def register(app: web.Application) -> None:
     """Add the stock and option data routes and ``/v2/options/contracts`` to ``app``."""
-    from stockbot.sim import market_option_routes
+    from stockbot.sim import history_routes, market_option_routes
 
     r = app.router
     r.add_get("/v2/stocks/quotes/latest", latest_quotes)
@@ -207,3 +208,4 @@ def register(app: web.Application) -> None:
     r.add_get("/v2/stocks/{symbol}/bars", symbol_bars)
     r.add_get("/v2/stocks/{symbol}/snapshot", snapshot)
     market_option_routes.register(app)
+    history_routes.register(app)

@@ -37,8 +37,9 @@ def snapshot_json(s: OptionSnapshot, omission: GreeksOmission | None = None) -> 
     out = {
         "latestQuote": {"t": wire.rfc3339(s.ts), "ax": "C", "ap": s.ask, "as": s.ask_size, "bx": "C",
                         "bp": s.bid, "bs": s.bid_size, "c": "A"},
-        "latestTrade": {"t": wire.rfc3339(s.last_ts), "x": "C", "p": s.last_price, "s": s.last_size, "c": "I"},
     }
+    if s.last_ts is not None:  # a contract that has not traded yet has no latest trade (as on Alpaca)
+        out["latestTrade"] = {"t": wire.rfc3339(s.last_ts), "x": "C", "p": s.last_price, "s": s.last_size, "c": "I"}
     if omission is not None and omission.omits(s.contract.symbol, g.delta, s.bid, s.iv):
         return out
     out["greeks"] = {"delta": round(g.delta, 6), "gamma": round(g.gamma, 6), "rho": round(g.rho, 6),
@@ -166,7 +167,8 @@ async def latest_quotes(request: web.Request) -> web.Response:
 async def latest_trades(request: web.Request) -> web.Response:
     st = state_of(request)
     snaps = _listed_snapshots(st, _occ_list(request), st.clock.now())
-    return wire.json_response({"trades": {s: snapshot_json(v)["latestTrade"] for s, v in snaps.items()}})
+    trades = {s: j["latestTrade"] for s, j in ((s, snapshot_json(v)) for s, v in snaps.items()) if "latestTrade" in j}
+    return wire.json_response({"trades": trades})
 
 
 @guarded

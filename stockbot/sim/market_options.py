@@ -61,9 +61,9 @@ class OptionSnapshot:
     iv: float | None  # vol implied by the quoted mid
     greeks: Greeks
     spot: float
-    last_price: float
-    last_size: int
-    last_ts: datetime
+    last_price: float | None  # the latest trade (stockbot.sim.market_option_trades); None if none yet
+    last_size: int | None
+    last_ts: datetime | None
 
 
 def intrinsic(right: OptionRight, spot: float, strike: float) -> float:
@@ -164,6 +164,7 @@ class OptionBook:
         self._atm_cache: dict[tuple[str, date], tuple[float, float]] = {}
         self.omission = GreeksOmission()  # which snapshots the wire serves without greeks/IV
         self.model = AmericanModel()
+        self.tape = None  # the OptionTape (stockbot.sim.market_option_trades), set by the Market
         self._snap_cache: dict[tuple[str, float], OptionSnapshot] = {}
 
     # -- listing ---------------------------------------------------------------------------
@@ -286,12 +287,22 @@ class OptionBook:
             self._snap_cache[key] = got
         return got
 
-    def _price_snapshot(self, c: OptionContract, now: datetime) -> OptionSnapshot:
-        t_now = now.timestamp()
+    def _inputs(self, c: OptionContract, t_now: float) -> tuple[float, float, float, float]:
+        """(spot, strike, years to the expiration's close, smile vol) of ``c`` at POSIX ``t_now``."""
         spot = self.market.mid_at(c.underlying, t_now)
         t_years = max(0.0, (session_close_utc(c.expiration).timestamp() - t_now) / SECONDS_PER_YEAR)
         strike = float(c.strike)
-        vol = self.smile_vol(c.underlying, ny_date(now), spot, strike, t_years)
+        vol = self.smile_vol(c.underlying, ny_date(datetime.fromtimestamp(t_now, UTC)), spot, strike, t_years)
+        return spot, strike, t_years, vol
+
+    def theo_at(self, c: OptionContract, t_now: float) -> float:
+        """The model value of ``c`` at POSIX ``t_now`` (the ``theo`` of a snapshot then)."""
+        spot, strike, t_years, vol = self._inputs(c, t_now)
+        return self.model.price(spot, strike, t_years, vol, RATE, c.right, DIVIDEND_YIELD)
+
+    def _price_snapshot(self, c: OptionContract, now: datetime) -> OptionSnapshot:
+        t_now = now.timestamp()
+        spot, strike, t_years, vol = self._inputs(c, t_now)
         theo, g = self.model.price_and_greeks(spot, strike, t_years, vol, RATE, c.right, DIVIDEND_YIELD)
         widen = 1.0 + 3.0 * max(0.0, 0.15 - abs(g.delta)) / 0.15
         half = 0.5 * max(0.01, 0.01 + 0.004 * theo) * widen
@@ -303,12 +314,12 @@ class OptionBook:
         mid = (bid_c + ask_c) / 200.0
         # No bid: the mid of a one-sided quote implies nothing (Alpaca leaves IV out there too).
         iv = self._implied(mid, theo, vol, g, spot, strike, t_years, c.right) if bid_c > 0 else None
-        h = stable_int(c.symbol, int(t_now))  # sizes and the last trade's age, stable per second
-        last_ts = datetime.fromtimestamp(math.floor(t_now) - (h >> 7) % 900, UTC)
+        h = stable_int(c.symbol, int(t_now))  # quote sizes, stable per second
+        last = self.tape.latest(c, t_now)
+        last_ts = datetime.fromtimestamp(last[0], UTC) if last is not None else None
         return OptionSnapshot(c, now, bid_c / 100.0, ask_c / 100.0, 1 + (h >> 3) % 150,
                               1 + (h >> 11) % 150, theo, vol, iv, g, spot,
-                              round(min(ask_c, max(bid_c, round(theo * 100))) / 100.0, 2),
-                              1 + (h >> 17) % 10, last_ts)
+                              last[1] if last is not None else None, last[2] if last is not None else None, last_ts)
 
     def _implied(self, mid, theo, vol, g, spot, strike, t_years, right) -> float | None:
         """The vol at which the American model prices the quoted mid: a Newton step from the smile
