@@ -32,6 +32,7 @@ from stockbot.sim.accounts import Accounts, demo_spec
 from stockbot.sim.exchange import Exchange
 from stockbot.sim.faults import Faults, RateLimiter
 from stockbot.sim.market import Market
+from stockbot.sim.option_stream import OptionStreamHub
 from stockbot.sim.request_log import RequestLog
 from stockbot.sim.stream import StreamHub
 from stockbot.sim.middleware import sim_middleware
@@ -122,7 +123,8 @@ class SimServer:
         if quote_rate is not None:
             stream.set_quote_rate(quote_rate)
         self.state = SimState(clock=clock, market=market, accounts=accts, exchange=exchange, faults=fault_set,
-                              stream=stream, requests=RequestLog(), limiter=RateLimiter(rate_limit_per_min),
+                              stream=stream, requests=RequestLog(), option_stream=OptionStreamHub(clock, market, accts),
+                              limiter=RateLimiter(rate_limit_per_min),
                               tick_s=tick_s)
         if state_file is not None:
             self.state.persister = persist.Persister(

@@ -34,7 +34,8 @@ from stockbot.options.occ import is_occ_symbol
 from stockbot.sim.exchange_model import SimError
 from stockbot.sim.wire import CODE_FORBIDDEN, CODE_RATE_LIMIT
 
-STREAM_PATHS = frozenset({"/v2/iex", "/v2/sip", "/v2/test", "/v2/delayed_sip"})
+STREAM_PATHS = frozenset({"/v2/iex", "/v2/sip", "/v2/test", "/v2/delayed_sip", "/v1beta1/indicative",
+                          "/v1beta1/opra"})
 DATA_PREFIXES = ("/v2/stocks", "/v1beta1/", "/v1beta3/")
 MAX_BODY_LOG = 8192
 

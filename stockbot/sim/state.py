@@ -15,6 +15,7 @@ from stockbot.sim.clock import SimClock
 from stockbot.sim.exchange import Exchange
 from stockbot.sim.faults import Faults, RateLimiter
 from stockbot.sim.market import Market
+from stockbot.sim.option_stream import OptionStreamHub
 from stockbot.sim.persist import Persister
 from stockbot.sim.request_log import RequestLog
 from stockbot.sim.stream import StreamHub
@@ -34,6 +35,7 @@ class SimState:
     faults: Faults
     stream: StreamHub
     requests: RequestLog  # every request served
+    option_stream: OptionStreamHub  # /v1beta1/indicative and /v1beta1/opra
     limiter: RateLimiter | None = None
     persister: Persister | None = None  # only with a state file
     tick_s: float = 0.5
