@@ -289,6 +289,13 @@ def bench_requests(runs: int) -> dict[str, Any]:
 
     return measure_requests()
 
+def bench_sim_pricing(runs: int) -> dict[str, Any]:
+    """The sim's cost per SPY chain snapshot (American prices, greeks and IV), cold and cached."""
+    from stockbot.sim.bench_pricing import measure
+
+    return measure(runs)
+
+
 def bench_local_llm(runs: int) -> dict[str, Any]:
     """A real local model (extra `llm`): valid-vote share with/without the schema, s/vote, cost/decision."""
     from stockbot.llm_server import local_model_available
@@ -310,6 +317,7 @@ SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "screening": bench_screening,
     "requests": bench_requests,
     "local_llm": bench_local_llm,
+    "sim_pricing": bench_sim_pricing,
 }
 
 

@@ -2,9 +2,10 @@
 
 One aiohttp server serves the Trading API (``/v2/...``), market data (``/v2/stocks``,
 ``/v1beta1/options``), the msgpack quote stream (``/v2/iex|sip|test``), the scripted LLM endpoint
-(``/v1/chat/completions``) and the admin API (``/_sim/...``). This module only builds and runs the app;
-what the routes share lives in :mod:`stockbot.sim.state` and :mod:`stockbot.sim.route_params`. The real alpaca-py clients work
-against it unchanged (``TradingClient(key, secret, paper=True, url_override=url)``).
+(``/v1/chat/completions``) and the admin API (``/_sim/...``); the option stream is
+``/v1beta1/indicative|opra``. The real alpaca-py clients work against it unchanged
+(``TradingClient(key, secret, paper=True, url_override=url)``). This module only builds and runs
+the app: what the routes share lives in :mod:`stockbot.sim.state` and :mod:`stockbot.sim.route_params`.
 
 Use it in-process (``async with SimServer() as sim: sim.url``), from sync code in a thread
 (``with run_in_thread() as sim: sim.url``) or from the command line (:func:`main`).

@@ -150,7 +150,7 @@ class AmericanModel:
 
         if gap(lo) > 0 or gap(hi) < 0:
             return None
-        return float(brentq(gap, lo, hi, xtol=1e-10, rtol=1e-12, maxiter=100))
+        return float(brentq(gap, lo, hi, xtol=1e-7, maxiter=100))
 
 
 def _check_evaluation_date() -> None:

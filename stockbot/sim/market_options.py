@@ -14,8 +14,9 @@ with an at-the-money vol = the daily model's vol x 1.1 (a variance premium), a t
 skewed smile (puts, i.e. low strikes, richer). Bid/ask straddle the model price, at least a cent
 wide and wider far out of the money, and never cross intrinsic value: the ask is at least the
 intrinsic value, the bid at least intrinsic minus one cent. ``iv`` is the vol at which the same
-American model reproduces the quoted mid (a Newton step from the smile vol, Brent when that step is
-large); none when the mid is at or below intrinsic (deep in the money) or there is no bid. Greeks
+American model reproduces the quoted mid (Newton from the smile vol, Brent when that does not
+settle); none when the mid is at or below intrinsic, there is no bid, or |delta| is above the
+omission rule's 0.97 (the wire leaves those out anyway). Greeks
 are the American model's at the smile vol. Snapshots are cached per contract and instant (a frozen
 clock or a chain read twice in the same instant prices once).
 """
@@ -26,12 +27,13 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 
 from stockbot.domain import OptionContract, OptionQuote, OptionRight
 from stockbot.options.occ import occ_symbol, parse_occ
 from stockbot.options.pricing import Greeks
 from stockbot.sim import market_symbols as ms
-from stockbot.sim.greeks_omit import GreeksOmission
+from stockbot.sim.greeks_omit import DEEP_ITM_DELTA, GreeksOmission
 from stockbot.sim.market_american import AmericanModel
 from stockbot.sim.clock import is_trading_day, ny_date, prev_trading_day, session_close_utc
 from stockbot.sim.market_daily import stable_int, trading_days_between
@@ -84,6 +86,7 @@ def third_friday(year: int, month: int) -> date:
     return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
 
 
+@lru_cache(maxsize=65536)  # pure, and asked for every contract of every snapshot
 def listing_day(underlying: str, expiration: date) -> date:
     """The first day ``expiration`` is listed (earliest of the rules that produce it)."""
     days = []
@@ -313,7 +316,10 @@ class OptionBook:
         ask_c = max(bid_c + 1, int(math.ceil((theo + half) * 100.0)), intrinsic_c, 1)
         mid = (bid_c + ask_c) / 200.0
         # No bid: the mid of a one-sided quote implies nothing (Alpaca leaves IV out there too).
-        iv = self._implied(mid, theo, vol, g, spot, strike, t_years, c.right) if bid_c > 0 else None
+        # Deep in the money the wire never serves an IV (stockbot.sim.greeks_omit), and the solve
+        # would cost a bracketed search per contract: skip it.
+        iv = (self._implied(mid, theo, vol, g, spot, strike, t_years, c.right)
+              if bid_c > 0 and abs(g.delta) <= DEEP_ITM_DELTA else None)
         h = stable_int(c.symbol, int(t_now))  # quote sizes, stable per second
         last = self.tape.latest(c, t_now)
         last_ts = datetime.fromtimestamp(last[0], UTC) if last is not None else None
@@ -322,16 +328,24 @@ class OptionBook:
                               last[1] if last is not None else None, last[2] if last is not None else None, last_ts)
 
     def _implied(self, mid, theo, vol, g, spot, strike, t_years, right) -> float | None:
-        """The vol at which the American model prices the quoted mid: a Newton step from the smile
-        vol when the mid is within a cent of the model price (the step then lands within a small
-        fraction of a cent), else the bracketed solver (deep in the money, where the quote is held
+        """The vol at which the American model prices the quoted mid: Newton from the smile vol
+        with the model's vega (the mid is usually within a cent of the model price, so the first
+        step already lands within a small fraction of a cent), each step checked by repricing;
+        the bracketed solver when that does not settle (deep in the money, where the quote is held
         at intrinsic value and the vega nearly vanishes)."""
         if t_years <= 0 or mid <= intrinsic(right, spot, strike) + 1e-6:
             return None
         vega = g.vega * 100.0
-        if vega > 1e-3 and abs(mid - theo) <= 0.01:
-            v = vol + (mid - theo) / vega
-            if abs(v - vol) < 0.02 and v > 0.01:
+        if vega > 1e-3:
+            v, price = vol, theo
+            for _ in range(4):
+                if abs(price - mid) <= 1e-4 and v != vol:
+                    return v
+                v = v + (mid - price) / vega
+                if not 0.01 < v < 5.0:
+                    break
+                price = self.model.price(spot, strike, t_years, v, RATE, right, DIVIDEND_YIELD)
+            if abs(price - mid) <= 1e-4 and 0.01 < v < 5.0:
                 return v
         return self.model.implied_vol(mid, spot, strike, t_years, RATE, right, DIVIDEND_YIELD)
 

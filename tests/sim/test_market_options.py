@@ -12,6 +12,7 @@ import pytest
 from stockbot.domain import OptionRight
 from stockbot.options.occ import occ_symbol
 from stockbot.sim.clock import SimClock, is_trading_day
+from stockbot.sim.greeks_omit import DEEP_ITM_DELTA
 from stockbot.sim.market import Market
 from stockbot.sim.market_options import RATE, SECONDS_PER_YEAR, expirations, third_friday
 
@@ -149,8 +150,9 @@ def test_iv_is_implied_by_the_quoted_mid(spy_chain, market):
         t = (session_close_utc(exp).timestamp() - T0.timestamp()) / SECONDS_PER_YEAR
         for (strike, right), s in rows.items():
             mid = (s.bid + s.ask) / 2
-            if s.iv is None:  # no bid, or a mid at or below intrinsic value (deep in the money)
-                assert s.bid == 0 or model.implied_vol(mid, spot, float(strike), t, RATE, right) is None
+            if s.iv is None:  # no bid, deep in the money (never served), or a mid at intrinsic value
+                assert (s.bid == 0 or abs(s.greeks.delta) > DEEP_ITM_DELTA
+                        or model.implied_vol(mid, spot, float(strike), t, RATE, right) is None)
                 continue
             if mid < 0.5:
                 continue
