@@ -304,6 +304,13 @@ def bench_reaction(runs: int) -> dict[str, Any]:
     return json.loads(out.stdout[out.stdout.index("{"):])
 
 
+def bench_sim_pricing(runs: int) -> dict[str, Any]:
+    """The sim's cost per SPY chain snapshot (American prices, greeks and IV), cold and cached."""
+    from stockbot.sim.bench_pricing import measure
+
+    return measure(runs)
+
+
 def bench_local_llm(runs: int) -> dict[str, Any]:
     """A real local model (extra `llm`): valid-vote share with/without the schema, s/vote, cost/decision."""
     from stockbot.llm_server import local_model_available
@@ -327,6 +334,7 @@ SECTIONS: dict[str, Callable[[int], dict[str, Any]]] = {
     "requests": bench_requests,
     "reaction": bench_reaction,
     "local_llm": bench_local_llm,
+    "sim_pricing": bench_sim_pricing,
 }
 
 

@@ -2,8 +2,10 @@
 
 One aiohttp server serves the Trading API (``/v2/...``), market data (``/v2/stocks``,
 ``/v1beta1/options``), the msgpack quote stream (``/v2/iex|sip|test``), the scripted LLM endpoint
-(``/v1/chat/completions``) and the admin API (``/_sim/...``). The real alpaca-py clients work
-against it unchanged (``TradingClient(key, secret, paper=True, url_override=url)``).
+(``/v1/chat/completions``) and the admin API (``/_sim/...``); the option stream is
+``/v1beta1/indicative|opra``. The real alpaca-py clients work against it unchanged
+(``TradingClient(key, secret, paper=True, url_override=url)``). This module only builds and runs
+the app: what the routes share lives in :mod:`stockbot.sim.state` and :mod:`stockbot.sim.route_params`.
 
 Use it in-process (``async with SimServer() as sim: sim.url``), from sync code in a thread
 (``with run_in_thread() as sim: sim.url``) or from the command line (:func:`main`).
@@ -17,55 +19,35 @@ import json
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:  # the route modules import this one; the state's parts are imported lazily
-    from stockbot.sim.accounts import Accounts
-    from stockbot.sim.admin import RequestLog
-    from stockbot.sim.clock import SimClock
-    from stockbot.sim.exchange import Exchange
-    from stockbot.sim.faults import Faults, RateLimiter
-    from stockbot.sim.market import Market
-    from stockbot.sim.persist import Persister
-    from stockbot.sim.stream import StreamHub
+# The state first: a module that still imports SIM_KEY from here finds it (tests/sim/test_import_cycles
+# flags such a module as a circle).
+from stockbot.sim.state import ACCOUNT_KEY, SIM_KEY, SimState  # noqa: F401 - re-exported for callers of the app
+from stockbot.sim import admin, agents, data_routes, expiry_routes, persist, stream_routes, trading_routes
+from stockbot.sim.accounts import Accounts, demo_spec
+from stockbot.sim.exchange import Exchange
+from stockbot.sim.faults import Faults, RateLimiter
+from stockbot.sim.market import Market
+from stockbot.sim.option_stream import OptionStreamHub
+from stockbot.sim.request_log import RequestLog
+from stockbot.sim.stream import StreamHub
+from stockbot.sim.middleware import sim_middleware
 
-SIM_KEY = web.AppKey("sim", "SimState")
-ACCOUNT_KEY = web.RequestKey("sim_account", object)  # the authenticated SimAccount of a request
 DEFAULT_RATE_LIMIT = 200
-
-
-@dataclass
-class SimState:
-    """Everything one running sim holds; handlers reach it as ``request.app[SIM_KEY]``."""
-
-    clock: SimClock
-    market: Market
-    accounts: Accounts
-    exchange: Exchange
-    faults: Faults
-    stream: StreamHub
-    requests: RequestLog  # every request served
-    limiter: RateLimiter | None = None
-    persister: Persister | None = None  # only with a state file
-    tick_s: float = 0.5
-    extra: dict = field(default_factory=dict)
 
 
 def build_app(state: SimState) -> web.Application:
     """The aiohttp application: trading, data, stream, scripted agents and admin routes."""
-    from stockbot.sim import admin, agents, data_routes, expiry_routes, stream, trading_routes
-    from stockbot.sim.faults import sim_middleware
-
     app = web.Application(middlewares=[sim_middleware], client_max_size=4 * 1024 * 1024)
     app[SIM_KEY] = state
     trading_routes.register(app)
     data_routes.register(app)
-    stream.register(app)
+    stream_routes.register(app)
     agents.register(app)
     admin.register(app)
     expiry_routes.register(app)  # exercise, account activities, early-assignment admin
@@ -118,13 +100,6 @@ class SimServer:
                  start_at: datetime | None = None, freeze: bool = False,
                  rate_limit_per_min: int = DEFAULT_RATE_LIMIT, mleg_fill: str = "touch",
                  tick_s: float = 0.5, faults: list[dict] | None = None, symbols: list[str] | None = None) -> None:
-        from stockbot.sim import persist
-        from stockbot.sim.accounts import Accounts
-        from stockbot.sim.admin import RequestLog
-        from stockbot.sim.exchange import Exchange
-        from stockbot.sim.faults import Faults, RateLimiter
-        from stockbot.sim.market import Market
-        from stockbot.sim.stream import StreamHub
 
         self.host, self.port = host, port
         self.url = ""
@@ -142,8 +117,6 @@ class SimServer:
             for account in persist.restore_accounts(saved):
                 accts.restore(account)
             exchange.order_seq = int(saved.get("order_seq", 0))
-        from stockbot.sim.accounts import demo_spec
-
         for spec in (accounts if accounts is not None else [demo_spec()]):
             if accts.get(spec.key_id) is None:
                 accts.add(spec, now=now, today=today)
@@ -152,7 +125,8 @@ class SimServer:
         if quote_rate is not None:
             stream.set_quote_rate(quote_rate)
         self.state = SimState(clock=clock, market=market, accounts=accts, exchange=exchange, faults=fault_set,
-                              stream=stream, requests=RequestLog(), limiter=RateLimiter(rate_limit_per_min),
+                              stream=stream, requests=RequestLog(), option_stream=OptionStreamHub(clock, market, accts),
+                              limiter=RateLimiter(rate_limit_per_min),
                               tick_s=tick_s)
         if state_file is not None:
             self.state.persister = persist.Persister(

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from aiohttp import web
 
 from stockbot.sim import activities, expiry
-from stockbot.sim.app import ACCOUNT_KEY, SIM_KEY
+from stockbot.sim.state import ACCOUNT_KEY, SIM_KEY
 from stockbot.sim.exchange_model import SimError, asset_id_for
 from stockbot.sim.wire import CODE_UNPROCESSABLE, error_response
 

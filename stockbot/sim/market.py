@@ -28,6 +28,7 @@ from stockbot.sim.clock import (NY, SimClock, is_trading_day, prev_trading_day, 
 from stockbot.sim.market_bars import day_epoch
 from stockbot.sim.market_daily import DailyModel, DayBar
 from stockbot.sim.market_intraday import DayPath, build_day_path
+from stockbot.sim.market_option_trades import OptionTape
 from stockbot.sim.market_options import OptionBook
 
 UTC = timezone.utc
@@ -55,6 +56,7 @@ class Market:
         self._known: set[str] = set(self._universe)
         self._paths: OrderedDict[tuple[str, date], DayPath] = OrderedDict()
         self._minute: dict[str, tuple[tuple, list[float]]] = {}
+        self._recent_minutes: OrderedDict[tuple, list[float]] = OrderedDict()
         self._segment: tuple[float, float, float, date] | None = None
         self._lock = threading.RLock()
         self._options: OptionBook | None = None
@@ -126,7 +128,14 @@ class Market:
             if k >= n:
                 k = n - 1
                 key = (d, part, k)
-            prices = path.minute_prices(part, k)
+            # A second cache of recent minutes: option trades and history reads ask for minutes
+            # other than the current one, which would evict it on every call.
+            prices = self._recent_minutes.get((sym, key))
+            if prices is None:
+                prices = path.minute_prices(part, k)
+                self._recent_minutes[(sym, key)] = prices
+                if len(self._recent_minutes) > 20000:
+                    self._recent_minutes.popitem(last=False)
             self._minute[sym] = (key, prices)
         x = s - 60.0 * k
         j = int(x)
@@ -237,7 +246,9 @@ class Market:
     def options(self) -> OptionBook:
         """The option book (listing and pricing), created on first use."""
         if self._options is None:
-            self._options = OptionBook(self)
+            book = OptionBook(self)
+            book.tape = OptionTape(book)
+            self._options = book
         return self._options
 
     def option_contracts(self, underlying: str) -> list[OptionContract]:

@@ -16,14 +16,13 @@ from datetime import date, datetime, timedelta, timezone
 from aiohttp import web
 
 from stockbot.domain import OptionContract, OptionRight
-from stockbot.options.pricing import bs_price
 from stockbot.sim import wire
 from stockbot.sim.clock import ny_date, prev_trading_day, session_close_utc
 from stockbot.sim.greeks_omit import GreeksOmission
-from stockbot.sim.data_routes import (BadRequest, decode_token, encode_token, guarded, limit_param,
-                                      state_of)
+from stockbot.sim.route_params import BadRequest, decode_token, encode_token, guarded, limit_param
+from stockbot.sim.state import state_of
 from stockbot.sim.market_daily import stable_int
-from stockbot.sim.market_options import RATE, SECONDS_PER_YEAR, OptionSnapshot
+from stockbot.sim.market_options import DIVIDEND_YIELD, RATE, SECONDS_PER_YEAR, OptionSnapshot
 
 UTC = timezone.utc
 OPTION_EXCHANGES = {"A": "AMEX - NYSE American", "B": "BOX", "C": "Cboe", "H": "MIAX Sapphire",
@@ -38,8 +37,9 @@ def snapshot_json(s: OptionSnapshot, omission: GreeksOmission | None = None) -> 
     out = {
         "latestQuote": {"t": wire.rfc3339(s.ts), "ax": "C", "ap": s.ask, "as": s.ask_size, "bx": "C",
                         "bp": s.bid, "bs": s.bid_size, "c": "A"},
-        "latestTrade": {"t": wire.rfc3339(s.last_ts), "x": "C", "p": s.last_price, "s": s.last_size, "c": "I"},
     }
+    if s.last_ts is not None:  # a contract that has not traded yet has no latest trade (as on Alpaca)
+        out["latestTrade"] = {"t": wire.rfc3339(s.last_ts), "x": "C", "p": s.last_price, "s": s.last_size, "c": "I"}
     if omission is not None and omission.omits(s.contract.symbol, g.delta, s.bid, s.iv):
         return out
     out["greeks"] = {"delta": round(g.delta, 6), "gamma": round(g.gamma, 6), "rho": round(g.rho, 6),
@@ -167,7 +167,8 @@ async def latest_quotes(request: web.Request) -> web.Response:
 async def latest_trades(request: web.Request) -> web.Response:
     st = state_of(request)
     snaps = _listed_snapshots(st, _occ_list(request), st.clock.now())
-    return wire.json_response({"trades": {s: snapshot_json(v)["latestTrade"] for s, v in snaps.items()}})
+    trades = {s: j["latestTrade"] for s, j in ((s, snapshot_json(v)) for s, v in snaps.items()) if "latestTrade" in j}
+    return wire.json_response({"trades": trades})
 
 
 @guarded
@@ -209,7 +210,7 @@ def _reference(market, c: OptionContract, prev: date) -> tuple[float | None, int
     t_years = max(0.0, (session_close_utc(c.expiration).timestamp() - t_close) / SECONDS_PER_YEAR)
     strike = float(c.strike)
     vol = market.options.smile_vol(c.underlying, prev, spot, strike, t_years)
-    price = bs_price(spot, strike, t_years, vol, RATE, c.right) if t_years > 0 else None
+    price = market.options.model.price(spot, strike, t_years, vol, RATE, c.right, DIVIDEND_YIELD) if t_years > 0 else None
     base = market.daily.params(c.underlying).base_volume / 3500.0
     m = math.log(strike / spot) / max(0.05, vol * math.sqrt(max(t_years, 1 / 365)))
     oi = base * math.exp(-0.5 * m * m) / (1.0 + 8.0 * t_years) * (0.5 + (stable_int(c.symbol) % 1000) / 1000.0)

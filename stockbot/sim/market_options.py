@@ -8,11 +8,17 @@ Listing (stable: a contract, once listed, stays listed until it expires):
   steps within +-25%, $5 steps out to +-50%; other underlyings: a step that fits the price within
   +-30%, double steps out to +-50%.
 
-Pricing: Black-Scholes (stockbot.options.pricing) on the underlying's current mid with an
-at-the-money vol = the daily model's vol x 1.1 (a variance premium), a term structure and a skewed
-smile (puts, i.e. low strikes, richer). Bid/ask straddle the model price, at least a cent wide and
-wider far out of the money; ``iv`` is the vol implied by the quoted mid (one Newton step from the
-smile vol), greeks use the smile vol.
+Pricing: listed contracts are American-style, priced with QuantLib (stockbot.sim.market_american;
+calls on a non-dividend underlying reduce exactly to Black-Scholes) on the underlying's current mid
+with an at-the-money vol = the daily model's vol x 1.1 (a variance premium), a term structure and a
+skewed smile (puts, i.e. low strikes, richer). Bid/ask straddle the model price, at least a cent
+wide and wider far out of the money, and never cross intrinsic value: the ask is at least the
+intrinsic value, the bid at least intrinsic minus one cent. ``iv`` is the vol at which the same
+American model reproduces the quoted mid (Newton from the smile vol, Brent when that does not
+settle); none when the mid is at or below intrinsic, there is no bid, or |delta| is above the
+omission rule's 0.97 (the wire leaves those out anyway). Greeks
+are the American model's at the smile vol. Snapshots are cached per contract and instant (a frozen
+clock or a chain read twice in the same instant prices once).
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 
 from stockbot.domain import OptionContract, OptionQuote, OptionRight
 from stockbot.options.occ import occ_symbol, parse_occ
-from stockbot.options.pricing import Greeks, bs_greeks, bs_price, implied_vol
+from stockbot.options.pricing import Greeks
 from stockbot.sim import market_symbols as ms
-from stockbot.sim.greeks_omit import GreeksOmission
+from stockbot.sim.greeks_omit import DEEP_ITM_DELTA, GreeksOmission
+from stockbot.sim.market_american import AmericanModel
 from stockbot.sim.clock import is_trading_day, ny_date, prev_trading_day, session_close_utc
 from stockbot.sim.market_daily import stable_int, trading_days_between
 
@@ -55,9 +63,14 @@ class OptionSnapshot:
     iv: float | None  # vol implied by the quoted mid
     greeks: Greeks
     spot: float
-    last_price: float
-    last_size: int
-    last_ts: datetime
+    last_price: float | None  # the latest trade (stockbot.sim.market_option_trades); None if none yet
+    last_size: int | None
+    last_ts: datetime | None
+
+
+def intrinsic(right: OptionRight, spot: float, strike: float) -> float:
+    """Exercise value now: ``max(S - K, 0)`` for a call, ``max(K - S, 0)`` for a put."""
+    return max(spot - strike, 0.0) if right is OptionRight.CALL else max(strike - spot, 0.0)
 
 
 def expiry_for_friday(friday: date) -> date:
@@ -73,6 +86,7 @@ def third_friday(year: int, month: int) -> date:
     return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
 
 
+@lru_cache(maxsize=65536)  # pure, and asked for every contract of every snapshot
 def listing_day(underlying: str, expiration: date) -> date:
     """The first day ``expiration`` is listed (earliest of the rules that produce it)."""
     days = []
@@ -152,6 +166,9 @@ class OptionBook:
         self._by_id: dict[str, str] = {}
         self._atm_cache: dict[tuple[str, date], tuple[float, float]] = {}
         self.omission = GreeksOmission()  # which snapshots the wire serves without greeks/IV
+        self.model = AmericanModel()
+        self.tape = None  # the OptionTape (stockbot.sim.market_option_trades), set by the Market
+        self._snap_cache: dict[tuple[str, float], OptionSnapshot] = {}
 
     # -- listing ---------------------------------------------------------------------------
     def strikes(self, underlying: str, expiration: date, today: date) -> frozenset[Decimal]:
@@ -263,46 +280,74 @@ class OptionBook:
         return self.snapshot_of(c, now)
 
     def snapshot_of(self, c: OptionContract, now: datetime) -> OptionSnapshot:
-        """Quote, greeks and IV of ``c`` at ``now`` (no listing check)."""
-        t_now = now.timestamp()
+        """Quote, greeks and IV of ``c`` at ``now`` (no listing check; cached per instant)."""
+        key = (c.symbol, now.timestamp())
+        got = self._snap_cache.get(key)
+        if got is None:
+            got = self._price_snapshot(c, now)
+            if len(self._snap_cache) > 50000:
+                self._snap_cache.clear()
+            self._snap_cache[key] = got
+        return got
+
+    def _inputs(self, c: OptionContract, t_now: float) -> tuple[float, float, float, float]:
+        """(spot, strike, years to the expiration's close, smile vol) of ``c`` at POSIX ``t_now``."""
         spot = self.market.mid_at(c.underlying, t_now)
         t_years = max(0.0, (session_close_utc(c.expiration).timestamp() - t_now) / SECONDS_PER_YEAR)
         strike = float(c.strike)
-        vol = self.smile_vol(c.underlying, ny_date(now), spot, strike, t_years)
-        theo = bs_price(spot, strike, t_years, vol, RATE, c.right, DIVIDEND_YIELD)
-        g = bs_greeks(spot, strike, t_years, vol, RATE, c.right, DIVIDEND_YIELD)
+        vol = self.smile_vol(c.underlying, ny_date(datetime.fromtimestamp(t_now, UTC)), spot, strike, t_years)
+        return spot, strike, t_years, vol
+
+    def theo_at(self, c: OptionContract, t_now: float) -> float:
+        """The model value of ``c`` at POSIX ``t_now`` (the ``theo`` of a snapshot then)."""
+        spot, strike, t_years, vol = self._inputs(c, t_now)
+        return self.model.price(spot, strike, t_years, vol, RATE, c.right, DIVIDEND_YIELD)
+
+    def _price_snapshot(self, c: OptionContract, now: datetime) -> OptionSnapshot:
+        t_now = now.timestamp()
+        spot, strike, t_years, vol = self._inputs(c, t_now)
+        theo, g = self.model.price_and_greeks(spot, strike, t_years, vol, RATE, c.right, DIVIDEND_YIELD)
         widen = 1.0 + 3.0 * max(0.0, 0.15 - abs(g.delta)) / 0.15
         half = 0.5 * max(0.01, 0.01 + 0.004 * theo) * widen
-        bid_c = max(0, int(math.floor((theo - half) * 100.0)))
-        ask_c = max(bid_c + 1, int(math.ceil((theo + half) * 100.0)), 1)
+        # An American contract can be exercised now: nobody sells below intrinsic value, and a bid
+        # more than a tick under it would be an arbitrage (buy, exercise, flatten the stock).
+        intrinsic_c = math.ceil(intrinsic(c.right, spot, strike) * 100.0 - 1e-6)
+        bid_c = max(0, int(math.floor((theo - half) * 100.0)), intrinsic_c - 1)
+        ask_c = max(bid_c + 1, int(math.ceil((theo + half) * 100.0)), intrinsic_c, 1)
         mid = (bid_c + ask_c) / 200.0
         # No bid: the mid of a one-sided quote implies nothing (Alpaca leaves IV out there too).
-        iv = self._implied(mid, theo, vol, g, spot, strike, t_years, c.right) if bid_c > 0 else None
-        h = stable_int(c.symbol, int(t_now))  # sizes and the last trade's age, stable per second
-        last_ts = datetime.fromtimestamp(math.floor(t_now) - (h >> 7) % 900, UTC)
+        # Deep in the money the wire never serves an IV (stockbot.sim.greeks_omit), and the solve
+        # would cost a bracketed search per contract: skip it.
+        iv = (self._implied(mid, theo, vol, g, spot, strike, t_years, c.right)
+              if bid_c > 0 and abs(g.delta) <= DEEP_ITM_DELTA else None)
+        h = stable_int(c.symbol, int(t_now))  # quote sizes, stable per second
+        last = self.tape.latest(c, t_now)
+        last_ts = datetime.fromtimestamp(last[0], UTC) if last is not None else None
         return OptionSnapshot(c, now, bid_c / 100.0, ask_c / 100.0, 1 + (h >> 3) % 150,
                               1 + (h >> 11) % 150, theo, vol, iv, g, spot,
-                              round(min(ask_c, max(bid_c, round(theo * 100))) / 100.0, 2),
-                              1 + (h >> 17) % 10, last_ts)
+                              last[1] if last is not None else None, last[2] if last is not None else None, last_ts)
 
-    @staticmethod
-    def _implied(mid, theo, vol, g, spot, strike, t_years, right) -> float | None:
-        """The vol implied by the quoted mid: Newton from the smile vol (it starts within a cent),
-        falling back to the bracketed solver when that does not settle in three steps."""
-        if t_years <= 0 or mid <= 0:
+    def _implied(self, mid, theo, vol, g, spot, strike, t_years, right) -> float | None:
+        """The vol at which the American model prices the quoted mid: Newton from the smile vol
+        with the model's vega (the mid is usually within a cent of the model price, so the first
+        step already lands within a small fraction of a cent), each step checked by repricing;
+        the bracketed solver when that does not settle (deep in the money, where the quote is held
+        at intrinsic value and the vega nearly vanishes)."""
+        if t_years <= 0 or mid <= intrinsic(right, spot, strike) + 1e-6:
             return None
-        v, price, vega = vol, theo, g.vega * 100.0
-        for _ in range(3):
-            if vega <= 1e-6:
-                break
-            v = v - (price - mid) / vega
-            if not 0.01 < v < 5.0:
-                break
-            price = bs_price(spot, strike, t_years, v, RATE, right, DIVIDEND_YIELD)
-            if abs(price - mid) < 1e-9 * max(1.0, mid):
+        vega = g.vega * 100.0
+        if vega > 1e-3:
+            v, price = vol, theo
+            for _ in range(4):
+                if abs(price - mid) <= 1e-4 and v != vol:
+                    return v
+                v = v + (mid - price) / vega
+                if not 0.01 < v < 5.0:
+                    break
+                price = self.model.price(spot, strike, t_years, v, RATE, right, DIVIDEND_YIELD)
+            if abs(price - mid) <= 1e-4 and 0.01 < v < 5.0:
                 return v
-            vega = bs_greeks(spot, strike, t_years, v, RATE, right, DIVIDEND_YIELD).vega * 100.0
-        return implied_vol(mid, spot, strike, t_years, RATE, right, DIVIDEND_YIELD)
+        return self.model.implied_vol(mid, spot, strike, t_years, RATE, right, DIVIDEND_YIELD)
 
     def quote(self, occ: str, now: datetime) -> OptionQuote:
         s = self.snapshot(occ, now)

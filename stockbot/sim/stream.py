@@ -68,6 +68,8 @@ class Conn:
 class StreamHub:
     """All websocket connections of one sim; controls for tests and the admin API."""
 
+    msgpack_only = False  # the option streams speak msgpack to every client, as Alpaca's do
+
     def __init__(self, clock, market, accounts, *, quote_rate: float | None = None,
                  per_symbol_rate: float = 2.0, symbol_limit: int | None = None,
                  auth_timeout_s: float = 10.0, slow_client_timeout_s: float = 5.0) -> None:
@@ -161,7 +163,7 @@ class StreamHub:
         ws = web.WebSocketResponse(compress=False, timeout=3.0, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
         ctype = request.headers.get("Content-Type", "")
-        c = Conn(ws, request, binary="msgpack" in ctype)
+        c = Conn(ws, request, binary=self.msgpack_only or "msgpack" in ctype)
         self._conns.add(c)
         self.counters["connections_total"] += 1
         await self._send(c, [{"T": "success", "msg": "connected"}])
@@ -396,15 +398,3 @@ class StreamHub:
         if msgs:
             await self._send(c, msgs)
             self.counters["bars"] += len(msgs)
-
-
-def register(app: web.Application) -> None:
-    """Add the stream endpoints (``/v2/iex``, ``/v2/sip``, ``/v2/test``) to ``app``; the hub is the
-    one in the app's SimState."""
-    from stockbot.sim.app import SIM_KEY
-
-    async def handle(request: web.Request) -> web.WebSocketResponse:
-        return await request.app[SIM_KEY].stream.handle(request)
-
-    for path in STREAM_PATHS:
-        app.router.add_get(path, handle)

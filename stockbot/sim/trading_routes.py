@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from aiohttp import web
 
 from stockbot.options.occ import is_occ_symbol
-from stockbot.sim.app import ACCOUNT_KEY, SIM_KEY, SimState
+from stockbot.sim.state import ACCOUNT_KEY, SIM_KEY, SimState
 from stockbot.sim.exchange_fill import NY
 from stockbot.sim.exchange_model import (CLOSED_STATUSES, OPEN_STATUSES, SimError, SimOrder, asset_id_for,
                                          exchange_for)

@@ -101,6 +101,16 @@ DATA_CASES = [
      {"type": "put", "expiration_date_gte": "2026-12-01", "expiration_date_lte": "2026-12-31", "limit": 300}),
     ("/v1beta1/options/snapshots/{underlying_symbol}", "/v1beta1/options/snapshots/AAPL",
      {"expiration_date": "2026-12-18", "strike_price_gte": 200, "strike_price_lte": 300}),
+    ("/v2/stocks/quotes", "/v2/stocks/quotes", {"symbols": "SPY,QQQ", "start": START, "limit": 50, "feed": "iex"}),
+    ("/v2/stocks/trades", "/v2/stocks/trades", {"symbols": "SPY", "start": START, "limit": 20, "sort": "desc"}),
+    ("/v2/stocks/{symbol}/quotes", "/v2/stocks/SPY/quotes", {"start": START, "limit": 5}),
+    ("/v2/stocks/{symbol}/trades", "/v2/stocks/SPY/trades", {"start": START, "limit": 5}),
+    ("/v1beta1/options/trades", "/v1beta1/options/trades", {"symbols": "SPY261218P00780000,SPY261218C00800000",
+                                                            "start": START, "limit": 30}),
+    ("/v1beta1/options/bars", "/v1beta1/options/bars", {"symbols": "SPY261218P00780000", "timeframe": "1Hour",
+                                                        "start": START}),
+    ("/v1beta1/options/bars", "/v1beta1/options/bars", {"symbols": "SPY261218P00780000", "timeframe": "1Day",
+                                                        "start": "2026-11-01"}),
 ]
 
 
