@@ -15,7 +15,6 @@ from datetime import datetime
 
 from aiohttp import web
 
-from stockbot.errors import StockbotError
 from stockbot.sim import wire
 from stockbot.sim.clock import ny_date
 from stockbot.sim.market_bars import (BarTuple, daily_pair, day_epoch, iter_bars, latest_minute_bar,
