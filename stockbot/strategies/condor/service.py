@@ -10,7 +10,7 @@ from stockbot.domain import BrokerOrder
 from stockbot.strategies.condor.engine import CondorEngine, DecisionOutcome
 from stockbot.strategies.condor.manage import ManageOutcome
 from stockbot.strategies.condor.recovery import CondorBooker
-from stockbot.trading.port import ExtraJob
+from stockbot.trading.port import ExtraJob, JobTimes
 from stockbot.trading.services import StrategyServices
 
 
@@ -42,7 +42,7 @@ class CondorStrategy:
     async def manage(self) -> Sequence[ManageOutcome]:
         return await self.engine.manage()
 
-    def extra_jobs(self, timings: Any) -> Sequence[ExtraJob]:
+    def extra_jobs(self, timings: JobTimes) -> Sequence[ExtraJob]:
         return ()
 
     def book_late_fill(self, row: Mapping[str, Any], order: BrokerOrder) -> str | None:
