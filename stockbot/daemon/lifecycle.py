@@ -26,8 +26,9 @@ from stockbot.clock import REAL_CLOCK, Clock
 from stockbot.config import Settings
 from stockbot.daemon import runtime
 from stockbot.daemon.health import Health, HealthState, LoopWatch
-from stockbot.daemon.jobs import NY, Jobs, Timings, build_scheduler, check_crons
+from stockbot.daemon.jobs import NY, Jobs, build_scheduler, check_crons
 from stockbot.daemon.refusal import EXIT_CONFIG, EXIT_OK, StartupRefused, record_refusal
+from stockbot.daemon.timings import Timings
 from stockbot.flags import read_stop
 from stockbot.sdnotify import SdNotifier
 from stockbot.store import Store, StoreError, StoreLocked

@@ -12,21 +12,37 @@ per kind by the alerter; the events are on the dashboard.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
+from stockbot.config import Settings
 from stockbot.domain import AccountSnapshot
 from stockbot.flags import read_stop, write_stop
 from stockbot.risk.states import StateDecision, TradingState
 from stockbot.store import Store
 
-if TYPE_CHECKING:  # deps imports this module lazily; the type alone is needed here
-    from stockbot.trading.deps import EngineDeps
-
 log = structlog.get_logger(__name__)
 STATE_EVENT = "trading_state"
 LIVE_OVERRIDE_EVENT = "live_override_used"
+
+
+class _Alerts(Protocol):
+    async def alert(self, kind: str, message: str) -> None: ...
+
+
+class Watched(Protocol):
+    """What halts reads of one account's collaborators (``trading.deps.EngineDeps``, which imports
+    this module: a Protocol here keeps the two free of a circle)."""
+
+    @property
+    def account(self) -> str | None: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def notifier(self) -> _Alerts: ...
 
 
 def last_state(store: Store) -> dict[str, Any] | None:
@@ -35,7 +51,7 @@ def last_state(store: Store) -> dict[str, Any] | None:
     return events[0].payload if events else None
 
 
-async def observe_state(deps: EngineDeps, account: AccountSnapshot, decision: StateDecision) -> None:
+async def observe_state(deps: Watched, account: AccountSnapshot, decision: StateDecision) -> None:
     """Record and alert ``decision`` if it differs from the last recorded state (never raises)."""
     try:
         await _observe(deps, account, decision)
@@ -43,7 +59,7 @@ async def observe_state(deps: EngineDeps, account: AccountSnapshot, decision: St
         log.warning("halts.observe_failed", error=f"{type(exc).__name__}: {exc}")
 
 
-async def _observe(deps: EngineDeps, account: AccountSnapshot, decision: StateDecision) -> None:
+async def _observe(deps: Watched, account: AccountSnapshot, decision: StateDecision) -> None:
     reasons = sorted(decision.reasons)
     previous = last_state(deps.store)
     if previous is None and decision.state is TradingState.ACTIVE:
@@ -71,7 +87,7 @@ async def _observe(deps: EngineDeps, account: AccountSnapshot, decision: StateDe
     await deps.notifier.alert("floor_breach" if floor else "halt", message)
 
 
-async def note_live_override(deps: EngineDeps, reason: str, client_order_id: str) -> None:
+async def note_live_override(deps: Watched, reason: str, client_order_id: str) -> None:
     """A live account opened an order only because VALIDATION_LIVE_OVERRIDE is set: every use is
     recorded and alerted (rate-limited per kind)."""
     deps.store.append_event(LIVE_OVERRIDE_EVENT, {"client_order_id": client_order_id, "reason": reason[:300]})

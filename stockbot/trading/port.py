@@ -177,15 +177,3 @@ class Strategy(FillBooker, Protocol):
         """Jobs only this strategy has, on the daemon's ``Timings``."""
         ...
 
-
-if TYPE_CHECKING:  # mypy holds the real collaborators to these ports (no runtime import)
-    from stockbot.alerts import Alerter as _AppriseAlerter
-    from stockbot.broker.alpaca import AlpacaBroker
-    from stockbot.consensus.runner import ConsensusRunner
-    from stockbot.daemon.jobs import Timings
-    from stockbot.lessons.service import LessonService
-
-    def _real_ones_fit(broker: AlpacaBroker, runner: ConsensusRunner, lessons: LessonService,
-                       alerter: _AppriseAlerter, timings: Timings) -> tuple[Broker, Consensus, Lessons,
-                                                                           AlertSender, JobTimes]:
-        return broker, runner, lessons, alerter, timings
