@@ -13,7 +13,7 @@ import asyncio
 import time
 from datetime import date
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -113,12 +113,12 @@ class StreamMonitor:
         self.started = monotonic()
         self.stale: tuple[str, ...] = ()
         self._last_event: dict[str, float] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def on_quote(self, quote: Quote) -> None:
         self.tracker.update(quote)
 
-    def on_event(self, kind: str, data: dict) -> None:
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
         """A stream event from the feed thread (delivered on the loop)."""
         if kind == "stream_connected":
             log.info("stream.connected", **data)
@@ -132,7 +132,7 @@ class StreamMonitor:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _report(self, kind: str, data: dict, seq: int) -> None:
+    async def _report(self, kind: str, data: dict[str, Any], seq: int) -> None:
         error = str(data.get("error", ""))[:300]
         if kind == "stream_406":
             failure = Failure("stream_406", "broker.stream", f"quote stream refused: {error}",
@@ -191,7 +191,7 @@ class LoopWatch:
     def __init__(self, period_s: float = 1.0):
         self.period_s = period_s
         self._last = self._late = 0.0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="daemon-loop-watch")

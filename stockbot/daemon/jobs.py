@@ -30,6 +30,7 @@ from stockbot.trading.riskctx import order_counts
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.base import BaseTrigger
 
     from stockbot.daemon.runtime import AccountRuntime
 
@@ -63,7 +64,7 @@ class Jobs:
         self.last_decision: str | None = None
         self._keys_refused = False
 
-    def guarded(self, name: str, body: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+    def guarded(self, name: str, body: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """Wrap a job body: skip while stopping; any exception -> event, lesson, alert; never raise."""
         async def job() -> None:
             if self.life.stopping:
@@ -302,7 +303,7 @@ def build_scheduler(jobs: Jobs, t: Timings) -> AsyncIOScheduler:
 
     def add(name: str, cron: str | None, every_s: float | None, start: datetime | None = None) -> None:
         if every_s:
-            trigger: Any = IntervalTrigger(seconds=every_s, timezone=NY)
+            trigger: BaseTrigger = IntervalTrigger(seconds=every_s, timezone=NY)
         elif cron:
             trigger = CronTrigger.from_crontab(cron, timezone=NY)
         else:
@@ -320,8 +321,11 @@ def build_scheduler(jobs: Jobs, t: Timings) -> AsyncIOScheduler:
     add("reconcile", None, t.reconcile_every_s)
     add("health", None, t.health_every_s, now)
     add("eod", t.eod_cron, t.eod_every_s)
+    def run_extra(extra: ExtraJob) -> Callable[[], Awaitable[None]]:
+        return lambda: jobs.extra(extra)
+
     for extra in jobs.rt.strategy.extra_jobs(t):
-        body = jobs.guarded(extra.name, lambda extra=extra: jobs.extra(extra))
+        body = jobs.guarded(extra.name, run_extra(extra))
         if extra.once:  # e.g. a fresh equity account's first model: minutes of work, so after READY
             sched.add_job(body, "date", run_date=now + timedelta(seconds=1), id=extra.name, name=extra.name)
         elif extra.cron:

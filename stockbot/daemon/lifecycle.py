@@ -26,8 +26,9 @@ from stockbot.clock import REAL_CLOCK, Clock
 from stockbot.config import Settings
 from stockbot.daemon import runtime
 from stockbot.daemon.health import Health, HealthState, LoopWatch
-from stockbot.daemon.jobs import NY, Jobs, Timings, build_scheduler, check_crons
+from stockbot.daemon.jobs import NY, Jobs, build_scheduler, check_crons
 from stockbot.daemon.refusal import EXIT_CONFIG, EXIT_OK, StartupRefused, record_refusal
+from stockbot.daemon.timings import Timings
 from stockbot.flags import read_stop
 from stockbot.sdnotify import SdNotifier
 from stockbot.store import Store, StoreError, StoreLocked
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from stockbot.broker.stream import QuoteFeed
     from stockbot.daemon.health import MarketHours, StreamMonitor
     from stockbot.daemon.runtime import AccountRuntime
-    from stockbot.lessons.capture import LessonCapture
+    from stockbot.lessons.capture import CaptureResult, LessonCapture
     from stockbot.lessons.failure import Failure
     from stockbot.lessons.service import LessonService
     from stockbot.llm_server import LocalServer
@@ -74,7 +75,7 @@ class Daemon:
         self._stopped = False
         self.loop_watch = LoopWatch()
         self._feed_restarts = 0
-        self._captures: set[asyncio.Future[Any]] = set()
+        self._captures: set[asyncio.Future[CaptureResult | None]] = set()
         # Opened one by one during start-up (a refusal closes what is open); then ``rt`` has them all.
         self.store: Store | None = None
         self.broker: Broker | None = None
@@ -217,7 +218,7 @@ class Daemon:
         self.capture = runtime.open_capture(self.settings, self.store, lessons)
         self.notifier = Notifier(capture=self._capture, alerter=self.alerter)
 
-    async def _capture(self, failure: Failure) -> Any:
+    async def _capture(self, failure: Failure) -> CaptureResult | None:
         """Capture in a worker thread, shielded: a job cancelled at stop still gets its lesson
         written (``stop`` waits for pending captures before it closes the store)."""
         assert self.capture is not None

@@ -88,7 +88,7 @@ def open_capture(settings: Settings, store: Store, lessons: LessonService) -> Le
 
 
 def strategy_services(settings: Settings, *, store: Store, broker: Broker, lessons: LessonService | None,
-                      capture: Callable[[Failure], Awaitable[Any]] | None, alerter: Alerter | None,
+                      capture: Callable[[Failure], Awaitable[object]] | None, alerter: Alerter | None,
                       clock: Clock = REAL_CLOCK) -> StrategyServices:
     """The collaborators every strategy gets: the idempotent executor, the risk gate with the
     lessons' guards, the account's agents (bounded by the strategy's parameter range)."""
@@ -103,7 +103,7 @@ def strategy_services(settings: Settings, *, store: Store, broker: Broker, lesso
 
 
 def compose(settings: Settings, *, timings: Timings, store: Store, broker: Broker, lessons: LessonService,
-            capture: Callable[[Failure], Awaitable[Any]], alerter: Alerter, notifier: Notifier,
+            capture: Callable[[Failure], Awaitable[object]], alerter: Alerter, notifier: Notifier,
             health: HealthState, clock: Clock = REAL_CLOCK) -> AccountRuntime:
     """Tie the opened pieces into the running account: strategy, reconciler, market hours, stream monitor."""
     services = strategy_services(settings, store=store, broker=broker, lessons=lessons, capture=capture,

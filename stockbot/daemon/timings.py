@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stockbot.config import ScheduleSettings
@@ -34,13 +34,12 @@ class Timings:
 
     @classmethod
     def from_settings(cls, schedule: ScheduleSettings, **overrides: Any) -> "Timings":
-        base = dict(decision_cron=schedule.decision_cron, manage_every_s=schedule.manage_interval_s,
-                    reconcile_every_s=schedule.reconcile_interval_s, health_every_s=schedule.health_interval_s,
-                    eod_cron=schedule.eod_cron, advise_cron=schedule.advise_cron, grade_cron=schedule.grade_cron,
-                    train_cron=schedule.train_cron,
-                    stream_silence_s=max(60.0, 2.0 * schedule.health_interval_s))
-        base.update(overrides)
-        return cls(**base)
+        base = cls(decision_cron=schedule.decision_cron, manage_every_s=schedule.manage_interval_s,
+                   reconcile_every_s=schedule.reconcile_interval_s, health_every_s=schedule.health_interval_s,
+                   eod_cron=schedule.eod_cron, advise_cron=schedule.advise_cron, grade_cron=schedule.grade_cron,
+                   train_cron=schedule.train_cron,
+                   stream_silence_s=max(60.0, 2.0 * schedule.health_interval_s))
+        return replace(base, **overrides)
 
     def misfire_grace_s(self, every_s: float | None) -> int:
         """A run late by more than this is skipped (coalesced into the next one)."""

@@ -48,7 +48,9 @@ class Denied:
 class GuardLike(Protocol):
     """A lesson guard: returns a denial reason, or None to let the order pass."""
 
-    lesson_id: str
+    # Read-only, so a frozen dataclass (``stockbot.lessons.guards.Guard``) fits the protocol.
+    @property
+    def lesson_id(self) -> str: ...
 
     def check(self, intent: OrderIntent, ctx: TradeContext) -> str | None: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -16,6 +17,9 @@ from stockbot.consensus.context import LessonRef
 from stockbot.domain import TradeContext
 from stockbot.flags import read_stop
 from stockbot.trading.deps import EngineDeps
+
+if TYPE_CHECKING:
+    from stockbot.lessons.service import RetrievedLesson
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +47,7 @@ class Retrieval:
     """Lessons found for one decision. ``error``: retrieval failed (recorded with the decision and
     alerted); ``guards_error``: the account's guards cannot be read either, so the decision HOLDs."""
 
-    found: tuple = ()
+    found: tuple[RetrievedLesson, ...] = ()
     refs: tuple[LessonRef, ...] = ()
     error: str | None = None
     guards_error: str | None = None

@@ -24,10 +24,10 @@ from stockbot.flags import read_stop
 from stockbot.risk.gate import Approved, Denied, RiskContext, RiskGate
 from stockbot.risk.states import StateDecision, state_inputs, transition
 from stockbot.store import Store
-from stockbot.trading.port import Broker
+from stockbot.trading.port import AlertSender, Broker, Capture, Lessons
 
 if TYPE_CHECKING:
-    from stockbot.lessons.service import LessonService
+    from stockbot.lessons.failure import Failure
 
 log = structlog.get_logger(__name__)
 
@@ -55,12 +55,12 @@ def remember_order(store: Store, executor: OrderExecutor, intent: OrderIntent, o
 class Notifier:
     """Failure capture (lessons) and operator alerts for one account. Never raises."""
 
-    def __init__(self, *, capture: Callable[[Any], Any] | None = None, alerter: Any = None):
+    def __init__(self, *, capture: Capture | None = None, alerter: AlertSender | None = None):
         self._capture = capture
         self._alerter = alerter
 
-    async def failure(self, failure: Any) -> None:
-        """Hand ``failure`` (a ``stockbot.lessons.failure.Failure``) to the capture service."""
+    async def failure(self, failure: Failure) -> None:
+        """Hand ``failure`` to the capture service."""
         if self._capture is None:
             return
         try:
@@ -93,7 +93,7 @@ class EngineDeps:
     executor: OrderExecutor
     gate: RiskGate
     notifier: Notifier = field(default_factory=Notifier)
-    lessons: LessonService | None = None
+    lessons: Lessons | None = None
     now: Callable[[], datetime] = utcnow
     timing: LadderTiming = field(default_factory=LadderTiming)
     # Why new entries must wait (the daemon's health: a stale quote stream), or None. Closing,
@@ -122,12 +122,12 @@ class EngineDeps:
             gate = self.gate_with_lessons()
         except Exception as exc:  # noqa: BLE001 - unknown guards: closing may go on, opening may not
             if not ctx.is_closing:
-                verdict: Approved | Denied = Denied(f"lesson guards unavailable: {exc}", "lesson_guards")
-                self._record_denial(intent, verdict)
-                return verdict
+                denied = Denied(f"lesson guards unavailable: {exc}", "lesson_guards")
+                self._record_denial(intent, denied)
+                return denied
             gate = self.gate
         verdict = gate.check(intent, ctx)
-        if not verdict.ok:
+        if isinstance(verdict, Denied):
             self._record_denial(intent, verdict)
         elif not ctx.is_closing and not self.settings.alpaca.paper and ctx.validation_reason.startswith("OVERRIDE"):
             from stockbot.trading.halts import note_live_override

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Protocol
+from typing import Any, Protocol
 
 from stockbot.broker.errors import AmbiguousSubmitError, BrokerError, RejectedError
 from stockbot.domain import BrokerOrder, OrderIntent
@@ -111,6 +111,6 @@ class OrderExecutor:
         self.store.update_order(order.client_order_id, status=order.status, broker_id=order.id,
                                 filled_qty=order.filled_qty, filled_avg_price=order.filled_avg_price)
 
-    def pending(self) -> list[dict]:
+    def pending(self) -> list[dict[str, Any]]:
         """Orders whose fate the store does not know (crash between POST and update)."""
         return [o for o in self.store.orders() if o["status"] in ("submitting", "unknown")]

@@ -12,24 +12,46 @@ per kind by the alerter; the events are on the dashboard.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
+from stockbot.config import Settings
+from stockbot.domain import AccountSnapshot
 from stockbot.flags import read_stop, write_stop
 from stockbot.risk.states import StateDecision, TradingState
+from stockbot.store import Store
 
 log = structlog.get_logger(__name__)
 STATE_EVENT = "trading_state"
 LIVE_OVERRIDE_EVENT = "live_override_used"
 
 
-def last_state(store: Any) -> dict[str, Any] | None:
+class _Alerts(Protocol):
+    async def alert(self, kind: str, message: str) -> None: ...
+
+
+class Watched(Protocol):
+    """What halts reads of one account's collaborators (``trading.deps.EngineDeps``, which imports
+    this module: a Protocol here keeps the two free of a circle)."""
+
+    @property
+    def account(self) -> str | None: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def notifier(self) -> _Alerts: ...
+
+
+def last_state(store: Store) -> dict[str, Any] | None:
+    """The payload of the last recorded ``trading_state`` event, or None if there is none."""
     events = store.events(kind=STATE_EVENT)[-1:]
     return events[0].payload if events else None
 
 
-async def observe_state(deps: Any, account: Any, decision: StateDecision) -> None:
+async def observe_state(deps: Watched, account: AccountSnapshot, decision: StateDecision) -> None:
     """Record and alert ``decision`` if it differs from the last recorded state (never raises)."""
     try:
         await _observe(deps, account, decision)
@@ -37,7 +59,7 @@ async def observe_state(deps: Any, account: Any, decision: StateDecision) -> Non
         log.warning("halts.observe_failed", error=f"{type(exc).__name__}: {exc}")
 
 
-async def _observe(deps: Any, account: Any, decision: StateDecision) -> None:
+async def _observe(deps: Watched, account: AccountSnapshot, decision: StateDecision) -> None:
     reasons = sorted(decision.reasons)
     previous = last_state(deps.store)
     if previous is None and decision.state is TradingState.ACTIVE:
@@ -65,7 +87,7 @@ async def _observe(deps: Any, account: Any, decision: StateDecision) -> None:
     await deps.notifier.alert("floor_breach" if floor else "halt", message)
 
 
-async def note_live_override(deps: Any, reason: str, client_order_id: str) -> None:
+async def note_live_override(deps: Watched, reason: str, client_order_id: str) -> None:
     """A live account opened an order only because VALIDATION_LIVE_OVERRIDE is set: every use is
     recorded and alerted (rate-limited per kind)."""
     deps.store.append_event(LIVE_OVERRIDE_EVENT, {"client_order_id": client_order_id, "reason": reason[:300]})

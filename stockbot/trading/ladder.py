@@ -10,10 +10,11 @@ stops the ladder — sending the next rung then could fill twice.
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Final, Sequence
 
 import structlog
 
@@ -23,6 +24,7 @@ from stockbot.config import CondorSettings
 from stockbot.domain import BrokerOrder, OrderIntent
 from stockbot.risk.gate import Approved, Denied
 from stockbot.store import Store
+from stockbot.trading.port import Broker
 
 log = structlog.get_logger(__name__)
 
@@ -82,14 +84,22 @@ Check = Callable[[OrderIntent], Awaitable["Approved | Denied"]]
 MakeIntent = Callable[[int, "Decimal | None"], OrderIntent]
 # A price source priced right before each rung: a limit price (None = market), ``LADDER_END`` when
 # the walk has reached its natural price, or a Denied when the fresh quotes cannot be traded.
-PriceAt = Callable[[int], Awaitable["Decimal | None | Denied | object"]]
-LADDER_END = object()
+PriceAt = Callable[[int], Awaitable["Decimal | None | Denied | LadderEnd"]]
+
+
+class LadderEnd(enum.Enum):
+    """The sentinel a ``PriceAt`` returns at the natural price (an enum, so ``is`` narrows it)."""
+
+    END = "end"
+
+
+LADDER_END: Final = LadderEnd.END
 
 
 class OrderLadder:
     """Sends the rungs of one ladder through the executor and waits for each to settle."""
 
-    def __init__(self, broker: Any, executor: OrderExecutor, store: Store, timing: LadderTiming | None = None,
+    def __init__(self, broker: Broker, executor: OrderExecutor, store: Store, timing: LadderTiming | None = None,
                  *, clock: Callable[[], float] = time.monotonic):
         self.broker = broker
         self.executor = executor
@@ -105,10 +115,11 @@ class OrderLadder:
         rungs: a walk that rests ``fill_timeout_s`` per rung must price every rung from quotes
         taken then, not from the snapshot the decision was made on."""
         attempts: list[Attempt] = []
-        fixed = not callable(prices)
-        count = len(prices) if fixed else (rungs or 0)  # type: ignore[arg-type]
+        price_at: PriceAt | None = prices if callable(prices) else None
+        fixed: Sequence[Decimal | None] = () if callable(prices) else prices
+        count = len(fixed) if price_at is None else (rungs or 0)
         for rung in range(count):
-            price = prices[rung] if fixed else await prices(rung)  # type: ignore[index,operator]
+            price = fixed[rung] if price_at is None else await price_at(rung)
             if price is LADDER_END:
                 break
             if isinstance(price, Denied):
@@ -117,10 +128,10 @@ class OrderLadder:
                 self.store.append_event("order_denied", {"client_order_id": cid, "rule": price.rule,
                                                          "reason": price.reason})
                 return LadderResult("denied", tuple(attempts), denied=price)
-            intent = make_intent(rung, price)  # type: ignore[arg-type]
+            intent = make_intent(rung, price)
             cid = intent.client_order_id
             verdict = await check(intent)
-            if not verdict.ok:
+            if isinstance(verdict, Denied):
                 attempts.append(Attempt(rung, cid, price, "denied", detail=verdict.reason))
                 return LadderResult("denied", tuple(attempts), denied=verdict)
             try:

@@ -15,11 +15,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol, Sequence
 
 from stockbot.domain import (AccountSnapshot, Bar, BrokerOrder, Clock, OptionContract, OptionQuote, OrderIntent,
-                             Position, Quote)
+                             Position, Quote, TradeContext)
 
 if TYPE_CHECKING:
     from stockbot.consensus.runner import ConsensusResult
-    from stockbot.risk.gate import RiskGate
+    from stockbot.consensus.context import MarketContext
+    from stockbot.lessons.failure import Failure
+    from stockbot.lessons.service import RetrievedLesson
+    from stockbot.risk.gate import GuardLike, RiskGate
 
 
 class Broker(Protocol):
@@ -52,6 +55,30 @@ class Broker(Protocol):
     async def option_quotes(self, symbols: Sequence[str]) -> dict[str, OptionQuote]: ...
 
 
+class Consensus(Protocol):
+    """What a strategy asks of the agents (``stockbot.consensus.runner.ConsensusRunner``)."""
+
+    async def decide(self, context: MarketContext, *, decision_id: str | None = None) -> ConsensusResult: ...
+
+
+class Lessons(Protocol):
+    """What the trading core asks of the lessons (``stockbot.lessons.service.LessonService``)."""
+
+    def for_context(self, ctx: TradeContext, k: int | None = None) -> Sequence[RetrievedLesson]: ...
+    def guards(self, now: datetime | None = None) -> Sequence[GuardLike]: ...
+
+
+class AlertSender(Protocol):
+    """Operator alerts of a kind (``stockbot.alerts.Alerter``; it rate-limits per kind, never raises)."""
+
+    async def send(self, kind: str, message: str) -> object: ...
+
+
+# Hands a failure to the lesson capture; may return an awaitable (the daemon's is async), which
+# the ``Notifier`` awaits.
+Capture = Callable[["Failure"], object]
+
+
 class Outcome(Protocol):
     """The end of one decision cycle, whatever the strategy."""
 
@@ -80,6 +107,17 @@ class ManageResult(Protocol):
     def pnl(self) -> Decimal | None: ...
 
 
+class JobTimes(Protocol):
+    """The daemon's schedule as a strategy's extra jobs read it (``stockbot.daemon.jobs.Timings``)."""
+
+    @property
+    def advise_cron(self) -> str | None: ...
+    @property
+    def grade_cron(self) -> str | None: ...
+    @property
+    def train_cron(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class ExtraJob:
     """A scheduled job only one strategy has (the equity advisor, grading, training).
@@ -88,7 +126,7 @@ class ExtraJob:
     daemon skips it on days the broker's calendar has no session."""
 
     name: str
-    body: Callable[[], Awaitable[Any]]
+    body: Callable[[], Awaitable[object]]
     cron: str | None = None
     once: bool = False
     trading_days_only: bool = False
@@ -137,7 +175,7 @@ class Strategy(FillBooker, Protocol):
         """Take profit / stop / time exits of open structures (may be none for a strategy)."""
         ...
 
-    def extra_jobs(self, timings: Any) -> Sequence[ExtraJob]:
+    def extra_jobs(self, timings: JobTimes) -> Sequence[ExtraJob]:
         """Jobs only this strategy has, on the daemon's ``Timings``."""
         ...
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from stockbot.domain import AssetClass, BrokerOrder, Position
 from stockbot.options.occ import is_occ_symbol, parse_occ
@@ -149,7 +149,7 @@ def plan(positions: Sequence[Position], open_orders: Sequence[BrokerOrder], stru
                          adopt=tuple(adopt), orphans=tuple(orphans))
 
 
-def structures_from_trades(trades: Sequence[Mapping]) -> list[StructureView]:
+def structures_from_trades(trades: Sequence[Mapping[str, Any]]) -> list[StructureView]:
     """Open trades from the store -> StructureView (legs JSON: [{symbol, qty}] signed)."""
     out = []
     for t in trades:

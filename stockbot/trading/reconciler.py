@@ -34,8 +34,9 @@ from stockbot.trading import assignment_handler
 from stockbot.trading.assignment import without_handled
 from stockbot.trading.deps import Notifier, orders_in_flight, remember_order
 from stockbot.trading.ladder import LadderTiming, OrderLadder
-from stockbot.trading.port import Broker, FillBooker
-from stockbot.trading.reconcile import AdoptExternal, ClosePosition, PendingOrder, plan, structures_from_trades
+from stockbot.trading.port import AlertSender, Broker, Capture, FillBooker
+from stockbot.trading.reconcile import (AdoptExternal, ClosePosition, PendingOrder, ReconcilePlan, plan,
+                                        structures_from_trades)
 from stockbot.trading.trades import mark_closed, open_trade
 from stockbot.lessons.failure import Failure
 from stockbot.lessons.guards import CLOSE_POSITION_PURPOSE
@@ -95,7 +96,7 @@ class Reconciler:
     """Reconciles one account's store with its broker account."""
 
     def __init__(self, account: str | None, broker: Broker, store: Store, executor: OrderExecutor, *,
-                 booker: FillBooker, capture: Callable[[Any], Any] | None = None, alerter: Any = None,
+                 booker: FillBooker, capture: Capture | None = None, alerter: AlertSender | None = None,
                  now: Callable[[], datetime] = utcnow, timing: LadderTiming | None = None,
                  lock: asyncio.Lock | None = None):
         self.account = account
@@ -241,7 +242,7 @@ class Reconciler:
                              purpose=CLOSE_POSITION_PURPOSE, decision_id=a.structure_id)
         remember_order(self.store, self.executor, intent, order)
 
-    def _mark_closed(self, p: Any, closed: list[ClosedLeg]) -> list[str]:
+    def _mark_closed(self, p: ReconcilePlan, closed: list[ClosedLeg]) -> list[str]:
         """Structures with no legs left, and orphaned ones whose every leg close filled."""
         marked = []
         for st in p.closed_structures:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from stockbot.clock import Clock
 from stockbot.config import Settings
@@ -33,6 +33,6 @@ class StrategyServices:
     gate: RiskGate
     consensus: ConsensusRunner
     lessons: LessonService | None
-    capture: Callable[[Failure], Awaitable[Any]] | None
+    capture: Callable[[Failure], Awaitable[object]] | None
     alerter: Alerter | None
     timing: LadderTiming

@@ -23,8 +23,8 @@ KEY, SECRET = "BENCHKEY_REQ", "BENCHSECRET_REQ"
 AT = datetime(2026, 11, 16, 15, 45, tzinfo=timezone.utc)  # a Monday, 10:45 New York
 
 
-def _by_endpoint(entries: list[dict]) -> dict[str, int]:
-    def name(e: dict) -> str:
+def _by_endpoint(entries: list[dict[str, Any]]) -> dict[str, int]:
+    def name(e: dict[str, Any]) -> str:
         path = e["path"]
         if path.startswith("/v2/orders/") and path != "/v2/orders:by_client_order_id":
             path = "/v2/orders/{id}"

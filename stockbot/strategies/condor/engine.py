@@ -19,7 +19,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
@@ -32,6 +32,7 @@ from stockbot.domain import AccountSnapshot, Action, TradeContext, utcnow
 from stockbot.trading.cycle import blocked_before_deciding, retrieve_lessons
 from stockbot.trading.deps import EngineDeps, Notifier
 from stockbot.strategies.condor.entry import CondorEntry, order_risk
+from stockbot.trading.port import AlertSender, Broker, Capture, Consensus, Lessons
 from stockbot.trading.ladder import Attempt, LadderTiming, OrderLadder
 from stockbot.strategies.condor.manage import CondorManager, ManageOutcome
 from stockbot.trading.riskctx import validation_state
@@ -43,6 +44,9 @@ from stockbot.options.ivrank import IVRank
 from stockbot.options.snap import snap_params
 from stockbot.risk.gate import RiskGate
 from stockbot.store import Store
+
+if TYPE_CHECKING:  # the lessons' service module loads the embedder stack
+    from stockbot.lessons.service import RetrievedLesson
 
 log = structlog.get_logger(__name__)
 OUT_OF_CAPITAL = "out_of_capital"
@@ -74,9 +78,9 @@ def buying_power(account: AccountSnapshot) -> Decimal:
 class CondorEngine:
     """Decides and enters condors and manages open ones, for one account."""
 
-    def __init__(self, account: str | None, settings: Settings, broker: Any, store: Store, executor: OrderExecutor,
-                 gate: RiskGate, consensus: Any, *, lessons: Any = None, capture: Callable[[Any], Any] | None = None,
-                 alerter: Any = None, now: Callable[[], datetime] = utcnow, timing: LadderTiming | None = None,
+    def __init__(self, account: str | None, settings: Settings, broker: Broker, store: Store, executor: OrderExecutor,
+                 gate: RiskGate, consensus: Consensus, *, lessons: Lessons | None = None,
+                 capture: Capture | None = None, alerter: AlertSender | None = None, now: Callable[[], datetime] = utcnow, timing: LadderTiming | None = None,
                  lock: asyncio.Lock | None = None):
         self.deps = EngineDeps(account, settings, broker, store, executor, gate,
                                Notifier(capture=capture, alerter=alerter), lessons, now,
@@ -167,7 +171,7 @@ class CondorEngine:
                                               source="precheck")
         entry = await self.entry.enter(condor, qty, did, snap, rank)
         lad = entry.ladder
-        if entry.filled:
+        if entry.condor is not None:  # filled: the condor carries the fill credit
             return DecisionOutcome("entered", f"filled {entry.qty} at credit {entry.condor.credit}", did, result,
                                    entry.condor, entry.qty, lad.attempts)
         if lad.status == "insufficient_funds":
@@ -193,8 +197,8 @@ class CondorEngine:
 
     # ------------------------------------------------------------------ helpers
 
-    def _record_decision(self, result: ConsensusResult, retrieved: list, rank: IVRank, iv: float | None, *,
-                         lessons_error: str | None = None, quote_source: str = "rest") -> None:
+    def _record_decision(self, result: ConsensusResult, retrieved: list[RetrievedLesson], rank: IVRank,
+                         iv: float | None, *, lessons_error: str | None = None, quote_source: str = "rest") -> None:
         kwargs = result.record_decision_kwargs()
         if retrieved:
             kwargs["lessons"] = [r.as_record() for r in retrieved]

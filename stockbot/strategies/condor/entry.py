@@ -22,7 +22,7 @@ from stockbot.trading.executor import make_client_order_id
 from stockbot.config import CondorSettings
 from stockbot.domain import OptionQuote, OrderIntent, TradeContext
 from stockbot.trading.deps import EngineDeps
-from stockbot.trading.ladder import LADDER_END, LadderResult, OrderLadder
+from stockbot.trading.ladder import LADDER_END, LadderEnd, LadderResult, OrderLadder
 from stockbot.strategies.condor.snapshot import CondorSnapshot
 from stockbot.strategies.condor.trades import net_price, record_open
 from stockbot.options.condor import CENT, CONTRACT_MULTIPLIER, IronCondor, condor_intent, quote_problem
@@ -110,7 +110,7 @@ class CondorEntry:
         floor = min_credit_of(condor, c)
         priced: dict[str, datetime | None] = {"oldest": None}
 
-        async def price_at(rung: int) -> Decimal | Denied | object:
+        async def price_at(rung: int) -> Decimal | Denied | LadderEnd:
             """Rung ``rung`` = ``rung`` steps from the mid of quotes read now, never past their
             natural, never below the credit floor (the walk ends when the natural is reached)."""
             try:

@@ -24,12 +24,13 @@ from stockbot.trading.executor import make_client_order_id
 from stockbot.domain import (AccountSnapshot, AssetClass, Clock, OptionQuote, OrderIntent, PositionIntent, Side,
                              TradeContext)
 from stockbot.trading.deps import EngineDeps
-from stockbot.trading.ladder import Attempt, LadderResult, OrderLadder
+from stockbot.trading.ladder import Attempt, Check, LadderResult, OrderLadder
 from stockbot.strategies.condor.trades import STRATEGY, condor_of, net_price, record_close, reduce_trade
 from stockbot.lessons.failure import Failure
 from stockbot.lessons.guards import CLOSE_POSITION_PURPOSE
 from stockbot.options.condor import CENT, IronCondor, condor_intent
 from stockbot.options.condor_manage import Close, CloseReason, Hold, closing_price_ladder, manage_decision
+from stockbot.risk.gate import Approved, Denied, RiskContext
 
 log = structlog.get_logger(__name__)
 PURPOSE = "condor_close"
@@ -148,7 +149,7 @@ class CondorManager:
             return ManageOutcome(sid, "unpriced", f"{verdict.reason.value}: no usable quotes; retried next cycle")
         oldest = priced[2] if priced else None
 
-        def ctx_for(intent: OrderIntent):
+        def ctx_for(intent: OrderIntent) -> RiskContext:
             now = d.now()
             age = None if oldest is None else (clock.ts - oldest).total_seconds() + (now - taken_at).total_seconds()
             kind = f"mleg {intent.order_type}" if intent.legs else intent.order_type
@@ -163,7 +164,7 @@ class CondorManager:
             return condor_intent(condor, qty, price, make_client_order_id(d.account, sid, PURPOSE, n),
                                  closing=True, decision_id=sid)
 
-        async def check(intent: OrderIntent):
+        async def check(intent: OrderIntent) -> Approved | Denied:
             return await d.check(intent, ctx_for(intent))
 
         result = await self.ladder.walk(prices, make, check)
@@ -198,7 +199,7 @@ class CondorManager:
                              attempts=result.attempts)
 
     async def _leg_by_leg(self, trade: Mapping[str, Any], condor: IronCondor, verdict: Close, result: LadderResult,
-                          check: Any) -> ManageOutcome:
+                          check: Check) -> ManageOutcome:
         """Close each leg through close_position(): every short first; longs only once no short is left."""
         d, sid = self.deps, trade["structure_id"]
         err = result.error
@@ -226,7 +227,7 @@ class CondorManager:
                                      else PositionIntent.SELL_TO_CLOSE, purpose=CLOSE_POSITION_PURPOSE,
                                      decision_id=sid)
             denied = await check(leg_intent)
-            if not denied.ok:
+            if isinstance(denied, Denied):
                 return await self._incomplete(sid, f"leg {symbol} close denied: {denied.reason}")
             try:
                 order = await d.broker.close_position(symbol, qty=abs(pos.qty))

@@ -11,7 +11,7 @@ from stockbot.strategies.condor.engine import CondorEngine, DecisionOutcome
 from stockbot.strategies.condor.manage import ManageOutcome
 from stockbot.strategies.condor.move_trigger import MoveTrigger
 from stockbot.strategies.condor.recovery import CondorBooker
-from stockbot.trading.port import ExtraJob
+from stockbot.trading.port import ExtraJob, JobTimes
 from stockbot.trading.services import StrategyServices
 
 
@@ -68,7 +68,7 @@ class CondorStrategy:
     def on_quote(self, quote: Quote) -> bool:
         return self.trigger.on_quote(quote)
 
-    def extra_jobs(self, timings: Any) -> Sequence[ExtraJob]:
+    def extra_jobs(self, timings: JobTimes) -> Sequence[ExtraJob]:
         return ()
 
     def book_late_fill(self, row: Mapping[str, Any], order: BrokerOrder) -> str | None:

@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from stockbot.broker.errors import NotFoundError
 from stockbot.config import Settings
@@ -27,6 +27,7 @@ from stockbot.options.dates import days_to_expiration
 from stockbot.options.ivrank import IVRank, atm_iv, iv_rank, realized_vol
 from stockbot.options.local_greeks import with_local_greeks
 from stockbot.store import Store
+from stockbot.trading.port import Broker
 
 ATM_IV_EVENT = "atm_iv"
 BARS_LOOKBACK_DAYS = 400  # ~275 sessions: a year of IV-rank bootstrap plus the rolling window
@@ -81,7 +82,7 @@ def strike_window(spot: Decimal, closes: Sequence[Decimal], settings: Settings) 
     return max(Decimal(0), spot - half).quantize(Decimal("1")), (spot + half).quantize(Decimal("1"))
 
 
-async def take_snapshot(broker: Any, settings: Settings, now: datetime,
+async def take_snapshot(broker: Broker, settings: Settings, now: datetime,
                         streamed: Callable[[str], Quote | None] | None = None) -> CondorSnapshot:
     """Read everything one decision needs from the broker (raises the broker's errors).
 
@@ -147,19 +148,20 @@ def strike_candidates(chain: Iterable[OptionQuote], spot: Decimal, now: datetime
                       per_side: int = CANDIDATES_PER_SIDE) -> tuple[StrikeCandidate, ...]:
     """OTM strikes with a delta, ``per_side`` per expiration and right, nearest the target delta.
     A delta the feed left out is computed locally (feed IV, else the IV of the mid: local_greeks)."""
-    groups: dict[tuple[date, OptionRight], list[OptionQuote]] = defaultdict(list)
+    # Each quote is kept with its delta, known to be present once it passed the filter.
+    groups: dict[tuple[date, OptionRight], list[tuple[OptionQuote, float]]] = defaultdict(list)
     for q in with_local_greeks(chain, spot, now):
         k, right = q.contract.strike, q.contract.right
         otm = k > spot if right is OptionRight.CALL else k < spot
         if otm and q.delta is not None and 0 < abs(q.delta) < 0.5 and q.bid >= 0 and q.ask > 0:
-            groups[(q.contract.expiration, right)].append(q)
+            groups[(q.contract.expiration, right)].append((q, q.delta))
     out: list[StrikeCandidate] = []
     for (expiration, right), rows in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1].value)):
         dte = days_to_expiration(expiration, now)
-        best = sorted(rows, key=lambda q: (abs(abs(q.delta) - target_delta), q.contract.strike))[:per_side]
-        for q in sorted(best, key=lambda q: q.contract.strike):
+        best = sorted(rows, key=lambda qd: (abs(abs(qd[1]) - target_delta), qd[0].contract.strike))[:per_side]
+        for q, delta in sorted(best, key=lambda qd: qd[0].contract.strike):
             out.append(StrikeCandidate(right=right.value, strike=float(q.contract.strike),
-                                       delta=round(float(q.delta), 4), dte=max(dte, 0), bid=float(q.bid),
+                                       delta=round(float(delta), 4), dte=max(dte, 0), bid=float(q.bid),
                                        ask=float(q.ask), symbol=q.contract.symbol))
     return tuple(out[:400])
 

@@ -85,7 +85,7 @@ def measure_screening(universe: str = "sp500", sessions: int = 550, repeats: int
     uni = load_universe(universe)
     symbols = [*uni.constituents, uni.etf]
     histories = synthetic_histories(symbols, sessions)
-    cutoff = max(h.last_date for h in histories.values())
+    cutoff = max(d for d in (h.last_date for h in histories.values()) if d is not None)
     cfg = config or TrainConfig(max_iter=100, n_folds=3, steps=5)
     t0 = time.perf_counter()
     screener = train_screener(histories, universe=uni.name, etf=uni.etf, cutoff=cutoff, forward_days=5, config=cfg)

@@ -22,7 +22,7 @@ from typing import Any
 EXIT_ERROR = 1
 
 
-def add_subparser(subparsers: argparse._SubParsersAction) -> None:
+def add_subparser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``train``, ``screen``, ``picks`` and ``grade`` on the top-level parser."""
     from stockbot.cli_args import add_account  # the same validated --account as every command
 

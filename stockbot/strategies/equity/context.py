@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 from stockbot.config import Settings
+from stockbot.consensus.ports import Alerter, ConsensusStore
 from stockbot.consensus.context import AccountConstraints, EquityCandidate, LessonRef, MarketContext, price_action
 from stockbot.consensus.runner import ConsensusResult, ConsensusRunner
 from stockbot.consensus.schema import ParamBounds
@@ -22,6 +24,9 @@ from stockbot.strategies.equity.profiles import ProfileParams, effective_params
 from stockbot.strategies.equity.screener import Ranked
 from stockbot.strategies.equity.strategy import Candidate
 from stockbot.strategies.equity.universes import Universe
+
+if TYPE_CHECKING:  # the lessons' service module loads the embedder stack
+    from stockbot.lessons.service import RetrievedLesson
 
 RECENT_CLOSES = 60
 
@@ -55,22 +60,23 @@ def bounds_for(settings: Settings, params: ProfileParams | None = None) -> Param
     return ParamBounds(delta=base.delta, width=base.width, dte=base.dte, max_slate=params.max_slate)
 
 
-def consensus_for(settings: Settings, *, store: Any = None, alerter: Any = None) -> ConsensusRunner:
+def consensus_for(settings: Settings, *, store: ConsensusStore | None = None,
+                  alerter: Alerter | None = None) -> ConsensusRunner:
     """The ConsensusRunner of an equity/index account (``from_settings`` with the profile's slate
     size: a slate of 2K picks must not be refused as too long)."""
     return ConsensusRunner.from_settings(settings, store=store, alerter=alerter, bounds=bounds_for(settings))
 
 
-def equity_context(strategy: str, universe: Universe, screen: ScreenResult, proposed: Sequence[Candidate],
-                   account: AccountSnapshot, positions: Sequence[Position], params: ProfileParams,
-                   lessons: Sequence[LessonRef], asof: datetime) -> MarketContext:
+def equity_context(strategy: Literal["condor", "equity", "index"], universe: Universe, screen: ScreenResult,
+                   proposed: Sequence[Candidate], account: AccountSnapshot, positions: Sequence[Position],
+                   params: ProfileParams, lessons: Sequence[LessonRef], asof: datetime) -> MarketContext:
     """The MarketContext of one equity decision (every symbol in it is inside the universe)."""
     universe.require([c.symbol for c in proposed], "proposed slate")
     closes = screen.closes(universe.etf)
     spot = closes[-1] if closes else 1.0
     constraints = AccountConstraints(
         max_risk_per_trade=params.risk.max_risk_per_trade, max_open_positions=params.risk.max_open_positions,
-        open_positions=sum(1 for p in positions if p.qty != 0), buying_power=float(max(account.buying_power, 0)),
+        open_positions=sum(1 for p in positions if p.qty != 0), buying_power=float(max(account.buying_power, Decimal(0))),
         shorting_enabled=params.shorting and account.shorting_enabled, max_slate=params.max_slate)
     candidates = tuple(EquityCandidate(symbol=c.symbol, score=round(c.score, 6), side=c.side) for c in proposed)
     text = (f"Screener ({screen.model.get('model', 'model')}, trained to {screen.model.get('cutoff')}) ranked "
@@ -82,7 +88,7 @@ def equity_context(strategy: str, universe: Universe, screen: ScreenResult, prop
                          lessons=tuple(lessons))
 
 
-def record_kwargs(result: ConsensusResult, retrieved: Sequence[Any], version: str, params: ProfileParams,
+def record_kwargs(result: ConsensusResult, retrieved: Sequence[RetrievedLesson], version: str, params: ProfileParams,
                   screen: ScreenResult, proposed: Sequence[Candidate]) -> dict[str, Any]:
     """``Store.record_decision`` keyword arguments: the consensus record plus the strategy version
     (in params and context, for cohort queries), the profile, the model and the proposed slate."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
@@ -53,7 +53,8 @@ class Dataset:
         """The latest session any row reads (a feature or a label); never after the cut-off."""
         if len(self) == 0:
             return None
-        return max(self.dates.max(), self.label_dates.max()).astype(date)
+        last: date = max(self.dates.max(), self.label_dates.max()).astype(date)
+        return last
 
 
 def cross_sectional_labels(fwd: np.ndarray, dates: np.ndarray) -> np.ndarray:
@@ -144,7 +145,10 @@ def validation_blocks(data: Dataset, n_folds: int, min_train_dates: int = 40) ->
     return [(b[0].astype(date), b[-1].astype(date)) for b in np.array_split(udates[start:], n_folds) if b.shape[0]]
 
 
-def walk_forward(data: Dataset, fit: Callable[[Dataset, str], Any], predict: Callable[[Any, np.ndarray], np.ndarray],
+Model = TypeVar("Model")  # whatever ``fit`` returns and ``predict`` takes
+
+
+def walk_forward(data: Dataset, fit: Callable[[Dataset, str], Model], predict: Callable[[Model, np.ndarray], np.ndarray],
                  n_folds: int = 4) -> list[dict[str, Any]]:
     """Train on rows whose label date precedes each block, score the block; one dict per fold."""
     folds = []

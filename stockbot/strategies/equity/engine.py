@@ -16,7 +16,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Callable
 
 import structlog
 
@@ -27,6 +27,7 @@ from stockbot.consensus.runner import ConsensusResult, new_decision_id
 from stockbot.domain import Action, TradeContext, utcnow
 from stockbot.trading.cycle import blocked_before_deciding, retrieve_lessons
 from stockbot.trading.deps import EngineDeps, Notifier
+from stockbot.trading.port import AlertSender, Broker, Capture, Consensus, Lessons
 from stockbot.trading.ladder import LadderTiming, OrderLadder
 from stockbot.strategies.equity.book import open_trades
 from stockbot.strategies.equity.context import ScreenResult, equity_context, record_kwargs
@@ -39,7 +40,7 @@ from stockbot.strategies.equity.strategy import Candidate, RebalancePlan, agreed
     target_positions
 from stockbot.strategies.equity.universes import Universe, load_universe
 from stockbot.lessons.failure import Failure
-from stockbot.risk.gate import RiskGate
+from stockbot.risk.gate import RiskContext, RiskGate
 from stockbot.store import Store
 
 log = structlog.get_logger(__name__)
@@ -64,9 +65,9 @@ class EquityOutcome:
 class EquityEngine:
     """Screens, votes and rebalances one account's long/short slate inside its universe."""
 
-    def __init__(self, account: str | None, settings: Settings, broker: Any, store: Store, executor: OrderExecutor,
-                 gate: RiskGate, consensus: Any, *, lessons: Any = None, capture: Callable[[Any], Any] | None = None,
-                 alerter: Any = None, now: Callable[[], datetime] = utcnow, timing: LadderTiming | None = None,
+    def __init__(self, account: str | None, settings: Settings, broker: Broker, store: Store, executor: OrderExecutor,
+                 gate: RiskGate, consensus: Consensus, *, lessons: Lessons | None = None,
+                 capture: Capture | None = None, alerter: AlertSender | None = None, now: Callable[[], datetime] = utcnow, timing: LadderTiming | None = None,
                  lock: asyncio.Lock | None = None, universe: Universe | None = None,
                  loader: HistoryLoader | None = None, train_config: TrainConfig | None = None):
         if settings.strategy not in ("equity", "index"):
@@ -107,9 +108,9 @@ class EquityEngine:
             market_date = clock.ts.astimezone(NY).date()
             histories = await self.loader.load(market_date)
             etf = histories.get(self.universe.etf)
-            if etf is None or not len(etf):
+            cutoff = None if etf is None else etf.last_date  # None when the history is empty
+            if cutoff is None:
                 raise ScreenerError(f"no history for {self.universe.etf}: cannot date the training cut-off")
-            cutoff = etf.last_date
             screener = await asyncio.to_thread(
                 train_screener, histories, universe=self.universe.name, etf=self.universe.etf, cutoff=cutoff,
                 forward_days=self.params.forward_days, account=self.deps.account, config=self.train_config,
@@ -191,7 +192,8 @@ class EquityEngine:
             "opens": [(o.symbol, o.side, str(o.qty), o.reason) for o in plan.opens], "keeps": list(plan.keeps),
             "untouched": list(plan.untouched)})
 
-        async def context_for(symbol: str, *, closing: bool, open_positions: int, risk: Decimal | None = None):
+        async def context_for(symbol: str, *, closing: bool, open_positions: int,
+                              risk: Decimal | None = None) -> RiskContext:
             q = quotes.get(symbol)
             age = None if q is None else (clock.ts - q.ts).total_seconds() + (d.now() - taken_at).total_seconds()
             tc = TradeContext(d.account, self.strategy, symbol, clock.ts + (d.now() - taken_at), order_type="market",

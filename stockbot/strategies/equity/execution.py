@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Mapping, Protocol
 
 import structlog
 
@@ -25,7 +25,7 @@ from stockbot.strategies.equity.book import CLOSE_PURPOSE, OPEN_PURPOSE, book_cl
 from stockbot.strategies.equity.strategy import CloseAction, OpenAction, RebalancePlan
 from stockbot.strategies.equity.universes import Universe
 from stockbot.lessons.failure import Failure
-from stockbot.risk.gate import Approved, Denied
+from stockbot.risk.gate import Approved, Denied, RiskContext
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +41,11 @@ class ExecutionReport:
     out_of_capital: str | None = None
 
 
-ContextFor = Callable[..., Awaitable[Any]]  # (symbol, *, closing, open_positions, risk=None) -> RiskContext
+class ContextFor(Protocol):
+    """The engine's RiskContext for one order on ``symbol``, from quotes read for this plan."""
+
+    async def __call__(self, symbol: str, *, closing: bool, open_positions: int,
+                       risk: Decimal | None = None) -> RiskContext: ...
 
 
 class PlanExecutor:
@@ -63,8 +67,8 @@ class PlanExecutor:
         report = ExecutionReport()
         self.held = {s: q for s, q in held.items() if q != 0}
         trades = open_trades(self.deps.store, self.strategy)
-        for action in plan.closes:
-            await self._close(action, trades.get(action.symbol), decision_id, context_for, report)
+        for close in plan.closes:
+            await self._close(close, trades.get(close.symbol), decision_id, context_for, report)
         unfinished = {a.symbol for a in plan.closes if a.full and a.symbol in self.held}
         remaining = buying_power
         if report.closed and plan.opens:
@@ -101,7 +105,7 @@ class PlanExecutor:
                              else PositionIntent.BUY_TO_CLOSE)
         verdict = await d.check(intent, await context_for(action.symbol, closing=True,
                                                           open_positions=len(self.held)))
-        if not verdict.ok:
+        if isinstance(verdict, Denied):
             report.denied.append({"symbol": action.symbol, "action": "close", "rule": verdict.rule,
                                   "reason": verdict.reason})
             return

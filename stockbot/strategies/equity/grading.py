@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import structlog
@@ -28,6 +28,7 @@ from stockbot.config import account_paths
 from stockbot.strategies.equity.history import HistoryLoader, PriceHistory
 from stockbot.strategies.equity.universes import Universe
 from stockbot.fsutil import atomic_write_text
+from stockbot.trading.port import Broker
 
 log = structlog.get_logger(__name__)
 PICKS_FILE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
@@ -83,8 +84,8 @@ def _bucket(score: float | None) -> str:
 
 def summarize_grades(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Hit rate / average side-adjusted return overall and by side, vote, score bucket and sector."""
-    def group(key: Any) -> dict[str, Any]:
-        out: dict[str, list] = {}
+    def group(key: Callable[[Mapping[str, Any]], object]) -> dict[str, Any]:
+        out: dict[str, list[Mapping[str, Any]]] = {}
         for r in rows:
             out.setdefault(str(key(r)), []).append(r)
         return {k: _stats(v) for k, v in sorted(out.items())}
@@ -135,8 +136,8 @@ def observations(summary: Mapping[str, Any]) -> list[str]:
 class Grader:
     """Grades one account's past picks with bars from that account's broker."""
 
-    def __init__(self, account: str | None, broker: Any, universe: Universe, *, now: Any = None,
-                 loader: HistoryLoader | None = None):
+    def __init__(self, account: str | None, broker: Broker, universe: Universe, *,
+                 now: Callable[[], datetime] | None = None, loader: HistoryLoader | None = None):
         self.account = account
         self.universe = universe
         self.paths = account_paths(account)
@@ -149,7 +150,7 @@ class Grader:
 
     def _load(self, path: Path, report: GradeReport) -> dict[str, Any] | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             report.refused.append(f"{path.name}: unreadable ({exc})")
             return None
@@ -175,9 +176,10 @@ class Grader:
             histories = await self.loader.load(market_date, symbols)
             for path, data in todo:
                 n = int(data.get("forward_days") or 5)
-                rows = [grade_pick(p, histories.get(p["symbol"]), histories.get(self.universe.etf), n)
-                        for p in data.get("picks", [])]
-                if any(r is None for r in rows):
+                maybe = [grade_pick(p, histories.get(p["symbol"]), histories.get(self.universe.etf), n)
+                         for p in data.get("picks", [])]
+                rows = [r for r in maybe if r is not None]
+                if len(rows) < len(maybe):  # a pick has not matured yet
                     report.pending_days.append(data["date"])
                     continue
                 graded = {"date": data["date"], "account": self.account, "universe": self.universe.name,

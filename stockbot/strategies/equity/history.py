@@ -16,7 +16,7 @@ import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -25,6 +25,7 @@ import structlog
 from stockbot.domain import Bar
 from stockbot.strategies.equity.universes import Universe
 from stockbot.fsutil import atomic_write_bytes
+from stockbot.trading.port import Broker
 
 log = structlog.get_logger(__name__)
 NY = ZoneInfo("America/New_York")
@@ -49,7 +50,8 @@ class PriceHistory:
 
     def until(self, cutoff: date | np.datetime64) -> "PriceHistory":
         """The sessions dated on or before ``cutoff`` (nothing after it survives)."""
-        n = int(np.searchsorted(self.dates, np.datetime64(cutoff, "D"), side="right"))
+        day = np.datetime64(cutoff, "D") if isinstance(cutoff, date) else cutoff.astype("datetime64[D]")
+        n = int(np.searchsorted(self.dates, day, side="right"))
         return PriceHistory(self.symbol, self.dates[:n], self.open[:n], self.high[:n], self.low[:n],
                             self.close[:n], self.volume[:n])
 
@@ -78,7 +80,10 @@ def history_from_bars(symbol: str, bars: Sequence[Bar], before: date | None = No
             continue
         rows[d] = b
     days = sorted(rows)
-    arr = lambda f: np.array([float(getattr(rows[d], f)) for d in days], dtype=np.float64)  # noqa: E731
+
+    def arr(field: str) -> np.ndarray:
+        return np.array([float(getattr(rows[d], field)) for d in days], dtype=np.float64)
+
     return PriceHistory(symbol, np.array(days, dtype="datetime64[D]"), arr("open"), arr("high"), arr("low"),
                         arr("close"), arr("volume"))
 
@@ -95,7 +100,8 @@ def save_histories(path: Path, histories: Mapping[str, PriceHistory]) -> None:
         arrays[f"d{i}"] = h.dates.astype("int64")
         arrays[f"v{i}"] = np.vstack([h.open, h.high, h.low, h.close, h.volume])
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    # numpy's stub types **kwds as its own keyword ``allow_pickle: bool``; every key here is an array name.
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -111,7 +117,7 @@ def load_histories(path: Path) -> dict[str, PriceHistory]:
 class HistoryLoader:
     """Fetches (and caches per market date) the completed daily history of one universe."""
 
-    def __init__(self, broker: Any, universe: Universe, cache_dir: Path | None = None, *,
+    def __init__(self, broker: Broker, universe: Universe, cache_dir: Path | None = None, *,
                  lookback_days: int = DEFAULT_LOOKBACK_DAYS, chunk: int = CHUNK):
         self.broker = broker
         self.universe = universe

@@ -180,4 +180,6 @@ def send_picks_email(settings: AlertSettings, payload: Mapping[str, Any]) -> Non
 
 
 def read_picks(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """One saved picks file (JSON)."""
+    picks: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return picks

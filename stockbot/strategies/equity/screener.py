@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
@@ -77,9 +77,15 @@ class Ranked:
         return round(self.prob - 0.5, 6)
 
 
+class Classifier(Protocol):
+    """The fitted model a screener holds (scikit-learn's gradient boosting, which ships no types)."""
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass
 class TrainedScreener:
-    model: Any
+    model: Classifier
     meta: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -110,7 +116,8 @@ class TrainedScreener:
         return sorted(out, key=lambda r: (-r.prob, r.symbol))
 
 
-def _fit(data: Dataset, cfg: TrainConfig, progress: Progress | None, stage: str, done: list[int], total: int) -> Any:
+def _fit(data: Dataset, cfg: TrainConfig, progress: Progress | None, stage: str, done: list[int],
+         total: int) -> Classifier:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     model = HistGradientBoostingClassifier(max_iter=1, warm_start=True, **cfg.model_params())
@@ -123,7 +130,8 @@ def _fit(data: Dataset, cfg: TrainConfig, progress: Progress | None, stage: str,
         done[0] += 1
         if progress is not None:
             progress(min(done[0], total), total, stage)
-    return model
+    fitted: Classifier = model  # sklearn ships no types: this is where its model gets one
+    return fitted
 
 
 def train_screener(histories: Mapping[str, PriceHistory], *, universe: str, etf: str, cutoff: date,
@@ -199,7 +207,8 @@ def load_meta(account: str | None, universe: str) -> dict[str, Any] | None:
     _, meta_path = model_paths(account, universe)
     if not meta_path.exists():
         return None
-    return json.loads(meta_path.read_text(encoding="utf-8"))
+    meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+    return meta
 
 
 def load_screener(account: str | None, universe: str) -> TrainedScreener:

@@ -31,7 +31,7 @@ from stockbot.strategies.equity.grading import GradeReport, Grader
 from stockbot.strategies.equity.history import NY
 from stockbot.strategies.equity.picks import Advisor, PicksReport
 from stockbot.strategies.equity.screener import ScreenerError, TrainedScreener, load_meta, model_age_days
-from stockbot.trading.port import ExtraJob, ManageResult
+from stockbot.trading.port import ExtraJob, JobTimes, ManageResult
 from stockbot.trading.services import StrategyServices
 
 log = structlog.get_logger(__name__)
@@ -92,7 +92,7 @@ class EquityStrategy:
     def on_quote(self, quote: Quote) -> bool:
         return False  # nothing to manage between rebalances
 
-    def extra_jobs(self, timings: Any) -> Sequence[ExtraJob]:
+    def extra_jobs(self, timings: JobTimes) -> Sequence[ExtraJob]:
         advise, grade, train, train_if_needed = JOBS
         return (ExtraJob(advise, self._advise_job, cron=timings.advise_cron, trading_days_only=True),
                 ExtraJob(grade, self._grade_job, cron=timings.grade_cron, trading_days_only=True),

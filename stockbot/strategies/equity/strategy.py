@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from stockbot.domain import Position, Quote
 from stockbot.strategies.equity.profiles import ProfileParams
@@ -97,9 +97,10 @@ def propose_slate(ranked: Sequence[Ranked], params: ProfileParams, shorting_allo
     return out[: params.max_slate]
 
 
-def agreed_picks(slate: Iterable[Mapping], proposed: Sequence[Candidate]) -> list[tuple[Candidate, float]]:
+def agreed_picks(slate: Iterable[Mapping[str, Any]], proposed: Sequence[Candidate]) -> list[tuple[Candidate, float]]:
     """(candidate, weight) for every consensus pick that matches a proposed (symbol, side)."""
-    by_key = {(c.symbol, c.side): c for c in proposed}
+    # Keyed by objects: a pick's symbol and side come from the agents' JSON, unchecked here.
+    by_key: dict[tuple[object, object], Candidate] = {(c.symbol, c.side): c for c in proposed}
     out = []
     for pick in slate:
         cand = by_key.get((pick.get("symbol"), pick.get("side")))
