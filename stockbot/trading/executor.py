@@ -113,4 +113,4 @@ class OrderExecutor:
 
     def pending(self) -> list[dict]:
         """Orders whose fate the store does not know (crash between POST and update)."""
-        return [o for o in self.store.orders() if o["status"] in ("submitting", "unknown")]
+        return [o for o in self.store.orders() if o.status in ("submitting", "unknown")]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from stockbot.config import Settings
 from stockbot.consensus.schema import ParamBounds
 from stockbot.domain import BrokerOrder
+from stockbot.store_rows import OrderRow
 from stockbot.strategies.condor.engine import CondorEngine, DecisionOutcome
 from stockbot.strategies.condor.manage import ManageOutcome
 from stockbot.strategies.condor.recovery import CondorBooker
@@ -45,7 +46,7 @@ class CondorStrategy:
     def extra_jobs(self, timings: Any) -> Sequence[ExtraJob]:
         return ()
 
-    def book_late_fill(self, row: Mapping[str, Any], order: BrokerOrder) -> str | None:
+    def book_late_fill(self, row: OrderRow, order: BrokerOrder) -> str | None:
         return self._booker.book_late_fill(row, order)
 
     async def book_unbooked(self) -> list[tuple[str, str]]:
