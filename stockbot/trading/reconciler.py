@@ -185,7 +185,7 @@ class Reconciler:
                     unresolved.append(cid)
                     continue
             effect = self.booker.book_late_fill(row, order)
-            if effect:
+            if effect and row.decision_id:  # a booker only books orders of a decision
                 booked.append((row.decision_id, effect))
             resolved.append((cid, order.status))
         booked.extend(await self.booker.book_unbooked())

@@ -20,7 +20,7 @@ def _filled_some(row: OrderRow) -> bool:
 
 def _unbooked(row: OrderRow, trades: Mapping[str, TradeRow]) -> bool:
     """Is this filled condor order's effect missing from ``trades`` (structure id -> trade)?"""
-    trade = trades.get(row.decision_id)
+    trade = trades.get(row.decision_id or "")
     if row.purpose == "condor_open":
         return trade is None
     if row.purpose == "condor_close":
@@ -50,7 +50,7 @@ async def book_unbooked_fills(store: Store, broker: Broker) -> list[tuple[str, s
         if order is None:
             continue
         effect = apply_resolved(store, row, order)
-        if effect:
+        if effect and row.decision_id:
             booked.append((row.decision_id, effect))
             trades = {t.structure_id: t for t in store.trades()}
     return booked

@@ -78,7 +78,7 @@ def book_close(store: Store, trade: TradeRow, *, qty: Decimal, price: Decimal | 
                client_order_id: str | None, reason: str, now: datetime) -> Decimal | None:
     """Book a (partial) close; returns the realised P&L of this close (None if a price is unknown)."""
     meta = dict(trade.meta)
-    side, symbol = meta.get("side"), meta.get("symbol")
+    side, symbol = meta.get("side"), str(meta.get("symbol") or "")
     held, entry = trade.qty, trade.entry_price
     pnl = None if entry is None or price is None else (price - entry) * qty * (1 if side == "long" else -1)
     prev = meta.get("realized_pnl")  # None once any fill price was unknown: the total is unknown
