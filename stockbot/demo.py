@@ -28,7 +28,10 @@ import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stockbot.store_rows import OrderRow
 
 DEMO_ACCOUNT, SECOND_ACCOUNT = "demo", "demo2"
 SECOND_KEY, SECOND_SECRET = "SIMKEY_DEMO2", "SIMSECRET_DEMO2"
@@ -303,7 +306,7 @@ class Narrator:
             self.seq = event.seq
             self.tell(event.kind, event.payload)
         for order in self.store.orders():
-            cid, status = order["client_order_id"], order["status"]
+            cid, status = order.client_order_id, order.status
             if self.orders.get(cid) != status:
                 self.orders[cid] = status
                 self.tell_order(order)
@@ -317,9 +320,9 @@ class Narrator:
             say(f"lessons: {p['lessons']} loaded, index checked (drift repaired: {p['drift_repaired']})", w)
         elif kind == "decision_cycle":
             for v in self.store.votes(p["decision_id"]) if p.get("decision_id") else []:
-                why = v["error"] or ((v["vote"] or {}).get("rationale") or "")
-                conf = "" if v["confidence"] is None else f" confidence {v['confidence']:.2f}"
-                say(f"  vote {v['agent']} ({v['model']}): {v['action']}{conf} in {v['latency_s']:.2f}s - {why[:90]}", w)
+                why = v.error or ((v.vote or {}).get("rationale") or "")
+                conf = "" if v.confidence is None else f" confidence {v.confidence:.2f}"
+                say(f"  vote {v.agent} ({v.model}): {v.action}{conf} in {v.latency_s:.2f}s - {why[:90]}", w)
             if "enter_votes" in p:
                 say(f"  consensus: {p['enter_votes']} ENTER of {len(p['votes'])} (needs {p['required']})", w)
             say(f"decision -> {p['status']}: {p['reason'][:160]}", w)
@@ -336,15 +339,14 @@ class Narrator:
                       "out_of_capital", "eod_report", "daemon_stop", "unit_failed"):
             say(f"{kind}: {json.dumps(p, default=str)[:200]}", w)
 
-    def tell_order(self, o: dict) -> None:
-        intent = o["intent"] or {}
-        legs = intent.get("legs") or []
-        what = (f"{o['order_class']} order, {len(legs)} legs in ONE order" if legs
-                else f"{o['order_class']} order {o['symbol']}")
-        price = f" limit {o['limit_price']}" if o.get("limit_price") else ""
-        fill = f" at {o['filled_avg_price']}" if o.get("filled_avg_price") else ""
-        say(f"order {o['client_order_id'][-24:]}: {o['purpose'] or 'order'} {what} x{o['qty']}{price} "
-            f"-> {o['status']}{fill}", self.who)
+    def tell_order(self, o: OrderRow) -> None:
+        legs = o.intent_legs
+        what = (f"{o.order_class} order, {len(legs)} legs in ONE order" if legs
+                else f"{o.order_class} order {o.symbol}")
+        price = f" limit {o.limit_price}" if o.limit_price else ""
+        fill = f" at {o.filled_avg_price}" if o.filled_avg_price else ""
+        say(f"order {o.client_order_id[-24:]}: {o.purpose or 'order'} {what} x{o.qty}{price} "
+            f"-> {o.status}{fill}", self.who)
 
     def final_summary(self, second: bool) -> None:
         """Catch up on the last records (the daemon has closed its store: read the file) and sum up."""

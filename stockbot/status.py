@@ -139,7 +139,7 @@ def account_status(account: str | None, *, events: int = 10, now: datetime | Non
         return "\n".join(lines)
     try:
         with readonly_store(account_paths(account)["state_db"]) as store:
-            pending = [o for o in store.orders() if o["status"] not in FINAL_ORDER_STATES]
+            pending = [o for o in store.orders() if o.status not in FINAL_ORDER_STATES]
             recent = store.last_events(events)
     except StoreError as exc:
         lines.append(f"state: {exc}")
@@ -263,13 +263,6 @@ def fleet_status(*, now: datetime | None = None) -> tuple[int, str]:
 # --------------------------------------------------------------------------- validation
 
 
-def _parse_ts(raw: Any) -> datetime | None:
-    if not raw:
-        return None
-    ts = datetime.fromisoformat(str(raw))
-    return ts if ts.tzinfo else ts.replace(tzinfo=ZoneInfo("UTC"))
-
-
 def validation_command(account: str | None, *, today: date | None = None) -> tuple[int, str]:
     """``stockbot validation``: (exit code, text). The report covers the account's closed trades of
     its strategy; the first paper trade is the earliest trade's ``opened_ts``. Exit 0 for a paper
@@ -290,8 +283,8 @@ def validation_command(account: str | None, *, today: date | None = None) -> tup
     else:  # a new live account has no database of its own yet; its paper record may still qualify it
         record = validation_record(settings, None)
     rows = record.rows
-    mine = [r for r in rows if r.get("strategy") == settings.strategy]
-    opened = [ts for ts in (_parse_ts(r.get("opened_ts")) for r in mine) if ts is not None]
+    mine = [r for r in rows if r.strategy == settings.strategy]
+    opened = [r.opened_ts for r in mine]
     first = min(opened) if opened else None
     report = validation_report(closed_trades(mine, settings.strategy), first, today, settings.validation)
     paper = settings.alpaca.paper

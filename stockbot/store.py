@@ -25,6 +25,7 @@ from stockbot.config import ConfigError, account_paths, accounts_root
 from stockbot.domain import LocalOrderStatus, OrderIntent, TradeStatus, utcnow
 from stockbot.fsutil import fsync_dir
 from stockbot.store_llm import LLM_CALLS_MIGRATION
+from stockbot.store_rows import DecisionRow, OrderRow, TradeRow, VoteRow
 
 SCHEMA_VERSION = 2
 
@@ -363,16 +364,18 @@ class Store:
                               dumps({"client_order_id": client_order_id,
                                      **{k: v for k, v in fields.items() if k != "raw"}})))
 
-    def get_order(self, client_order_id: str) -> dict[str, Any] | None:
+    def get_order(self, client_order_id: str) -> OrderRow | None:
+        """The order with this client id, or None."""
         rows = self._rows("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
-        return _order_row(rows[0]) if rows else None
+        return OrderRow.from_db(rows[0]) if rows else None
 
-    def orders(self, *, status: str | None = None) -> list[dict[str, Any]]:
+    def orders(self, *, status: str | None = None) -> list[OrderRow]:
+        """Every order (optionally of one status), oldest first."""
         if status:
             rows = self._rows("SELECT * FROM orders WHERE status = ? ORDER BY created_ts", (status,))
         else:
             rows = self._rows("SELECT * FROM orders ORDER BY created_ts")
-        return [_order_row(r) for r in rows]
+        return [OrderRow.from_db(r) for r in rows]
 
     # ------------------------------------------------------------------ decisions and votes
 
@@ -403,18 +406,15 @@ class Store:
              cost_usd, None if vote is None else dumps(vote), raw_sha256, error),
         )
 
-    def votes(self, decision_id: str) -> list[dict[str, Any]]:
+    def votes(self, decision_id: str) -> list[VoteRow]:
+        """The votes on one decision, in the order they were recorded."""
         rows = self._rows("SELECT * FROM votes WHERE decision_id = ? ORDER BY id", (decision_id,))
-        for r in rows:
-            r["vote"] = json.loads(r["vote"]) if r["vote"] else None
-        return rows
+        return [VoteRow.from_db(r) for r in rows]
 
-    def decisions(self, limit: int = 50) -> list[dict[str, Any]]:
+    def decisions(self, limit: int = 50) -> list[DecisionRow]:
+        """The latest ``limit`` decisions, newest first."""
         rows = self._rows("SELECT * FROM decisions ORDER BY ts DESC LIMIT ?", (limit,))
-        for r in rows:
-            for k in ("params", "context", "lessons"):
-                r[k] = json.loads(r[k]) if r[k] else None
-        return rows
+        return [DecisionRow.from_db(r) for r in rows]
 
     # ------------------------------------------------------------------ trades and equity
 
@@ -442,15 +442,12 @@ class Store:
             cols = ", ".join(enc)
             self._write(f"INSERT INTO trades({cols}) VALUES ({', '.join(':' + k for k in enc)})", enc)
 
-    def trades(self, *, status: str | None = None) -> list[dict[str, Any]]:
+    def trades(self, *, status: str | None = None) -> list[TradeRow]:
+        """Every trade (optionally of one status), oldest opened first."""
         sql, params = "SELECT * FROM trades", ()
         if status:
             sql, params = sql + " WHERE status = ?", (status,)
-        rows = self._rows(sql + " ORDER BY opened_ts", params)
-        for r in rows:
-            r["legs"] = json.loads(r["legs"]) if r["legs"] else []
-            r["meta"] = json.loads(r["meta"]) if r["meta"] else None
-        return rows
+        return [TradeRow.from_db(r) for r in self._rows(sql + " ORDER BY opened_ts", params)]
 
     def record_equity(self, ts: datetime, equity: Decimal, cash: Decimal) -> None:
         self._write("INSERT OR REPLACE INTO equity(ts, equity, cash) VALUES (?,?,?)",
@@ -485,13 +482,6 @@ class _Tx:
             db.execute("COMMIT")
         else:
             db.execute("ROLLBACK")
-
-
-def _order_row(row: dict[str, Any]) -> dict[str, Any]:
-    row = dict(row)
-    row["intent"] = json.loads(row["intent"])
-    row["raw"] = json.loads(row["raw"]) if row.get("raw") else None
-    return row
 
 
 def iter_account_dbs(root_accounts: Path | None = None) -> Iterator[tuple[str, Path]]:

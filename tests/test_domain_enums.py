@@ -37,9 +37,9 @@ def test_a_purpose_round_trips_through_the_store_unchanged(tmp_path):
         store.record_order_intent(intent)
         store.record_trade(structure_id="s-1", strategy="equity", qty="1")
         row = store.get_order("c-1")
-        assert row is not None and row["purpose"] == OrderPurpose.EQUITY_OPEN
-        assert row["status"] == LocalOrderStatus.SUBMITTING
-        assert [t["status"] for t in store.trades(status=TradeStatus.OPEN)] == ["open"]
+        assert row is not None and row.purpose == OrderPurpose.EQUITY_OPEN
+        assert row.status == LocalOrderStatus.SUBMITTING
+        assert [t.status for t in store.trades(status=TradeStatus.OPEN)] == ["open"]
     # On disk: plain TEXT, the same bytes as before the enums.
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT purpose, status, typeof(purpose) FROM orders").fetchall() == [

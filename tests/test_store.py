@@ -54,12 +54,12 @@ def test_order_intent_is_recorded_before_and_unique(tmp_path):
     with Store(tmp_path / "o.db") as s:
         s.record_order_intent(intent)
         row = s.get_order("acct-d1-entry-1")
-        assert row["status"] == "submitting" and row["intent"]["legs"][0]["side"] == "sell"
-        assert row["limit_price"] == "-1.20"
+        assert row.status == "submitting" and row.intent["legs"][0]["side"] == "sell"
+        assert row.limit_price == Decimal("-1.20")
         with pytest.raises(StoreError, match="already recorded"):
             s.record_order_intent(intent)
         s.update_order("acct-d1-entry-1", status="filled", broker_id="abc", filled_qty=Decimal(1))
-        assert s.get_order("acct-d1-entry-1")["status"] == "filled"
+        assert s.get_order("acct-d1-entry-1").status == "filled"
         assert [e.kind for e in s.events()] == ["order_intent", "order_update"]
         with pytest.raises(StoreError):
             s.update_order("nope", status="x")
@@ -75,11 +75,11 @@ def test_decisions_votes_trades_equity(tmp_path):
         s.record_vote("d1", agent="a", model="m", action="HOLD", confidence=None, latency_s=0.1,
                       prompt_tokens=None, completion_tokens=None, cost_usd=None, vote=None, raw_sha256=None,
                       error="timeout")
-        assert s.decisions()[0]["lessons"][0]["id"] == "LL-221"
-        assert s.votes("d1")[0]["error"] == "timeout"
-        s.record_trade(structure_id="c1", strategy="condor", qty=Decimal(1), legs=[{"symbol": "X"}])
+        assert s.decisions()[0].lessons[0]["id"] == "LL-221"
+        assert s.votes("d1")[0].error == "timeout"
+        s.record_trade(structure_id="c1", strategy="condor", qty=Decimal(1), legs=[{"symbol": "X", "qty": "1"}])
         s.record_trade(structure_id="c1", status="closed", pnl=Decimal("41.00"))
-        assert s.trades(status="closed")[0]["pnl"] == "41.00"
+        assert s.trades(status="closed")[0].pnl == Decimal("41.00")
         s.record_equity(datetime(2026, 1, 2, tzinfo=timezone.utc), Decimal("100000"), Decimal("90000"))
         assert s.equity_curve()[0][1] == Decimal("100000")
 

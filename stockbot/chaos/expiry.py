@@ -109,7 +109,7 @@ async def _round(work: Path, rng: random.Random, n: int) -> dict[str, Any]:
         positions = await broker.positions()
         acts = await broker_activities.option_activities(broker)
         booked = {e.payload["activity_id"] for e in store.events(kind="option_activity")}
-        known = {r["client_order_id"] for r in store.orders()}
+        known = {r.client_order_id for r in store.orders()}
         by_exchange = {o.symbol for o in account.orders if o.client_order_id not in known}  # its liquidations
         liquidation_booked = {e.payload["symbol"] for e in store.events(kind="broker_liquidation")}
         return {"event": event,

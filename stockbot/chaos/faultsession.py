@@ -124,9 +124,9 @@ def account(db: Path, served: list[dict[str, Any]]) -> dict[str, Any]:
     """Is every fault that reached the daemon's code on record? Returns counts and examples."""
     with Store(db, readonly=True) as store:
         events = store.events()
-        rows = {o["client_order_id"]: o for o in store.orders()}
-        votes_with_error = sum(1 for d in store.decisions(limit=100000) for v in store.votes(d["decision_id"])
-                               if v["error"])
+        rows = {o.client_order_id: o for o in store.orders()}
+        votes_with_error = sum(1 for d in store.decisions(limit=100000) for v in store.votes(d.decision_id)
+                               if v.error)
     ambiguous = {e.payload.get("client_order_id") for e in events if e.kind == "order_ambiguous"}
     unrecorded: list[str] = []
     failed_posts = [e for e in served if e["method"] == "POST" and e["path"] == "/v2/orders" and e["status"] >= 400]
@@ -138,7 +138,7 @@ def account(db: Path, served: list[dict[str, Any]]) -> dict[str, Any]:
             body = None
         cid = body.get("client_order_id") if isinstance(body, dict) else None
         row = rows.get(cid)
-        if row is None or not (cid in ambiguous or row["status"] in ("rejected", "not_received")):
+        if row is None or not (cid in ambiguous or row.status in ("rejected", "not_received")):
             unrecorded.append(f"order POST {e['status']} {cid}: store {row['status'] if row else 'no row'}")
     cycles = [e for e in events if e.kind == "decision_cycle"]
     failed_cycles = 0
@@ -171,7 +171,7 @@ def _settle(db: Path, child: DaemonChild, timeout: float) -> bool:
     while time.monotonic() < deadline and child.alive():
         try:
             with Store(db, readonly=True) as store:
-                if not [o for o in store.orders() if o["status"] in IN_FLIGHT]:
+                if not [o for o in store.orders() if o.status in IN_FLIGHT]:
                     return True
         except Exception:  # noqa: BLE001 - a reader may race a checkpoint; try again
             pass

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from stockbot.trading.deps import IN_FLIGHT
 from stockbot.options.occ import is_occ_symbol, parse_occ
 from stockbot.store import Store, StoreError
+from stockbot.store_rows import TradeRow
 
 FINAL = frozenset({"filled", "canceled", "expired", "rejected", "done_for_day", "replaced"})
 NEVER_SENT = frozenset({"not_received"})
@@ -59,8 +60,8 @@ def check_claims(db_path: Path, reports: Iterable[str]) -> ClaimCheck:
         kinds = {e.seq: e.kind for e in store.events()}
         updates = {(e.payload.get("client_order_id"), str(e.payload.get("status")))
                    for e in store.events(kind="order_update")}
-        intents = {o["client_order_id"] for o in store.orders()}
-        trades = {t["structure_id"] for t in store.trades()}
+        intents = {o.client_order_id for o in store.orders()}
+        trades = {t.structure_id for t in store.trades()}
     for line in reports:
         tag, _, rest = line.partition(" ")
         if tag == "E":
@@ -127,7 +128,7 @@ def check_broker(broker_orders: list[dict[str, Any]], positions: list[dict[str, 
     out = BrokerCheck(broker_orders=len(broker_orders))
     out.integrity = integrity(db_path)
     with Store(db_path, readonly=True) as store:
-        rows = {o["client_order_id"]: o for o in store.orders()}
+        rows = {r.client_order_id: r for r in store.orders()}
         trades = store.trades()
     cids = Counter(o["client_order_id"] for o in broker_orders)
     out.duplicate_client_ids = sum(n - 1 for n in cids.values() if n > 1)
@@ -139,27 +140,27 @@ def check_broker(broker_orders: list[dict[str, Any]], positions: list[dict[str, 
         if row is None:
             out.orders_unknown_to_store.append(f"{cid} {o['status']}")
             continue
-        if Decimal(o.get("filled_qty") or 0) > 0 and row.get("purpose") == "condor_open":
-            entries[row["decision_id"]].append(cid)
-        if Decimal(o.get("filled_qty") or 0) > 0 and row.get("purpose") == "condor_close":
-            closes.append((row["decision_id"], cid))
-        if row["status"] in FINAL and o["status"] in FINAL and row["status"] != o["status"]:
-            out.status_mismatches.append(f"{cid}: store {row['status']}, broker {o['status']}")
-        elif row["status"] in NEVER_SENT:  # the store believes it never arrived: a retry could double it
-            out.status_mismatches.append(f"{cid}: store {row['status']}, but the broker has it ({o['status']})")
+        if Decimal(o.get("filled_qty") or 0) > 0 and row.purpose == "condor_open" and row.decision_id:
+            entries[row.decision_id].append(cid)
+        if Decimal(o.get("filled_qty") or 0) > 0 and row.purpose == "condor_close" and row.decision_id:
+            closes.append((row.decision_id, cid))
+        if row.status in FINAL and o["status"] in FINAL and row.status != o["status"]:
+            out.status_mismatches.append(f"{cid}: store {row.status}, broker {o['status']}")
+        elif row.status in NEVER_SENT:  # the store believes it never arrived: a retry could double it
+            out.status_mismatches.append(f"{cid}: store {row.status}, but the broker has it ({o['status']})")
     out.entries_filled = sum(len(v) for v in entries.values())
     out.double_entries = [f"{d}: {', '.join(c)}" for d, c in entries.items() if len(c) > 1]
-    booked = {t["structure_id"] for t in trades}
+    booked = {t.structure_id for t in trades}
     out.unbooked_fills = [d for d in entries if d not in booked]
     out.unbooked_closes = [f"{sid}: {cid}" for sid, cid in closes if not _close_booked(trades, sid, cid)]
-    out.in_flight = [f"{cid} {r['status']}" for cid, r in rows.items() if r["status"] in IN_FLIGHT]
+    out.in_flight = [f"{cid} {r.status}" for cid, r in rows.items() if r.status in IN_FLIGHT]
 
     expected: dict[str, Decimal] = defaultdict(Decimal)
-    open_trades = [t for t in trades if t["status"] == "open"]
+    open_trades = [t for t in trades if t.status == "open"]
     out.open_condors = len(open_trades)
     for t in open_trades:
-        for leg in t.get("legs") or []:
-            expected[leg["symbol"]] += Decimal(str(leg["qty"]))
+        for leg in t.legs:
+            expected[leg.symbol] += leg.qty
     held = {p["symbol"]: Decimal(str(p["qty"])) for p in positions if is_occ_symbol(p["symbol"])}
     out.option_positions = len(held)
     for sym in sorted(set(expected) | set(held)):
@@ -170,13 +171,13 @@ def check_broker(broker_orders: list[dict[str, Any]], positions: list[dict[str, 
     return out
 
 
-def _close_booked(trades: list[dict[str, Any]], structure_id: str, cid: str) -> bool:
+def _close_booked(trades: list[TradeRow], structure_id: str, cid: str) -> bool:
     """A filled closing order must be the exit of its trade, or one of its recorded partial closes:
     otherwise its exit price and P&L were lost (the trade open, or closed as "elsewhere")."""
     for t in trades:
-        if t["structure_id"] == structure_id:
-            partials = (t.get("meta") or {}).get("partial_closes") or []
-            return t.get("exit_client_order_id") == cid or any(p.get("client_order_id") == cid for p in partials)
+        if t.structure_id == structure_id:
+            partials = t.meta.get("partial_closes") or []
+            return t.exit_client_order_id == cid or any(p.get("client_order_id") == cid for p in partials)
     return False
 
 

@@ -413,7 +413,7 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
         if self._captures:  # lessons being written: let them land before the store closes
             await asyncio.wait(list(self._captures), timeout=10)
-        in_flight = [o["client_order_id"] for o in orders_in_flight(self.store)] if self.store is not None else []
+        in_flight = [o.client_order_id for o in orders_in_flight(self.store)] if self.store is not None else []
         if self.feed is not None:
             await asyncio.to_thread(self.feed.stop)
         if getattr(self, "trade_updates", None) is not None:

@@ -31,6 +31,7 @@ from stockbot.risk.states import TradingState
 from stockbot.risk.validation import ValidationReport, live_allowed, validation_report
 from stockbot.store import Event, Store, StoreError
 from stockbot.store_read import known_accounts, readonly_store  # noqa: F401 - re-exported for the readers
+from stockbot.store_rows import TradeRow, VoteRow
 
 NY = ZoneInfo("America/New_York")
 _SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
@@ -219,7 +220,7 @@ def _from_store(store: Store, view: SettingsView, stop: dict | None, now: dateti
         llm=_llm_spend(store, view, now),
     )
     return dict(equity=tuple(curve), figures=figures, realised=realised, closed_count=n_closed,
-                positions=tuple(_position(t) for t in trades if t.get("status") == "open"),
+                positions=tuple(_position(t) for t in trades if t.is_open),
                 decisions=tuple(_decisions(store, view, by_kind["decision_cycle"], n_decisions)),
                 validation=report, validation_verdict=_verdict(report, view), health=health)
 
@@ -240,33 +241,31 @@ def _verdict(report: ValidationReport, view: SettingsView) -> str:
     return "override" if allowed else "blocked"
 
 
-def _position(t: dict[str, Any]) -> Position:
-    legs = tuple((str(leg.get("symbol", "")), str(leg.get("qty", ""))) for leg in t.get("legs") or []
-                 if isinstance(leg, dict))
-    return Position(str(t["structure_id"]), str(t.get("strategy") or ""), str(t.get("opened_ts") or ""),
-                    str(t.get("qty") or ""), None if t.get("entry_price") in (None, "") else str(t["entry_price"]),
-                    t.get("meta") if isinstance(t.get("meta"), dict) else {}, legs)
+def _position(t: TradeRow) -> Position:
+    legs = tuple((leg.symbol, str(leg.qty)) for leg in t.legs)
+    return Position(t.structure_id, t.strategy, t.opened_ts.isoformat(), str(t.qty),
+                    None if t.entry_price is None else str(t.entry_price),
+                    t.meta if isinstance(t.meta, dict) else {}, legs)
 
 
 def _decisions(store: Store, view: SettingsView, cycles: list[Event], limit: int) -> list[DecisionView]:
     by_id = {e.payload.get("decision_id"): e.payload for e in cycles if e.payload.get("decision_id")}
     out = []
     for d in store.decisions(limit=limit):
-        votes = tuple(_vote(v) for v in store.votes(d["decision_id"]))
-        cycle = by_id.get(d["decision_id"], {})
+        votes = tuple(_vote(v) for v in store.votes(d.decision_id))
+        cycle = by_id.get(d.decision_id, {})
         n = len(votes) or len(view.agents)
         enter = sum(1 for v in votes if v.action == "ENTER" and not v.error)
         required = cycle.get("required") or required_votes(max(n, 1), view.threshold)
-        out.append(DecisionView(d["decision_id"], d["ts"], d["action"], d["reason"] or "", cycle.get("status"),
+        out.append(DecisionView(d.decision_id, d.ts.isoformat(), d.action, d.reason or "", cycle.get("status"),
                                 int(cycle.get("enter_votes", enter)), n, int(required), votes))
     return out
 
 
-def _vote(v: dict[str, Any]) -> VoteView:
-    body = v.get("vote") if isinstance(v.get("vote"), dict) else {}
-    conf = v.get("confidence")
-    return VoteView(str(v.get("agent", "")), str(v.get("model", "")), str(v.get("action", "")),
-                    None if conf is None else float(conf), str(body.get("rationale", "")), v.get("error"))
+def _vote(v: VoteRow) -> VoteView:
+    body = v.vote if isinstance(v.vote, dict) else {}
+    return VoteView(v.agent, v.model, v.action, None if v.confidence is None else float(v.confidence),
+                    str(body.get("rationale", "")), v.error)
 
 
 def _lessons(account: str | None, n: int) -> tuple[tuple[LessonView, ...], tuple[LessonView, ...], tuple[str, ...]]:

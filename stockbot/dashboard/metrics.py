@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 from stockbot.config import RiskSettings
 from stockbot.trading.riskctx import ny_midnight, start_of_week_equity
 from stockbot.risk.states import StateInputs, TradingState, state_inputs, transition
+from stockbot.store_rows import TradeRow
 
 # Written by stockbot.strategies.condor.engine (OUT_OF_CAPITAL / CAPITAL_RESTORED); a test pins them equal.
 OUT_OF_CAPITAL = "out_of_capital"
@@ -104,12 +105,12 @@ def downsample(points: Sequence[Point], max_points: int = 1500) -> list[Point]:
     return out
 
 
-def realised_pnl(trades: Iterable[dict[str, Any]]) -> tuple[Decimal, int]:
+def realised_pnl(trades: Iterable[TradeRow]) -> tuple[Decimal, int]:
     """Sum of closed trades' P&L and how many closed trades have a known P&L."""
     total, n = Decimal(0), 0
     for t in trades:
-        if t.get("status") == "closed" and t.get("pnl") not in (None, ""):
-            total += Decimal(str(t["pnl"]))
+        if t.status == "closed" and t.pnl is not None:
+            total += t.pnl
             n += 1
     return total, n
 

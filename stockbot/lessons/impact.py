@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 from stockbot.domain import AssetClass, Leg, OrderClass, OrderIntent, PositionIntent, Side, TradeContext
 from stockbot.lessons.guards import Guard
+from stockbot.store_rows import DecisionRow, OrderRow
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,6 @@ class Impact:
         return "\n".join(lines)
 
 
-def _parse_ts(raw: str) -> datetime:
-    return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-
-
 def intent_from_record(raw: str | dict[str, Any]) -> OrderIntent:
     """Rebuild an OrderIntent from the JSON ``Store.record_order_intent`` wrote."""
     d = json.loads(raw) if isinstance(raw, str) else dict(raw)
@@ -97,54 +94,54 @@ def _iv_rank(context: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def _trade_ctx(account: str | None, decision: dict[str, Any] | None, ts: datetime, symbol: str,
+def _trade_ctx(account: str | None, decision: DecisionRow | None, ts: datetime, symbol: str,
                default_strategy: str) -> TradeContext:
-    context = (decision or {}).get("context") or {}
-    strategy = (decision or {}).get("strategy") or context.get("strategy") or default_strategy
+    context = (decision.context if decision else None) or {}
+    strategy = (decision.strategy if decision else None) or context.get("strategy") or default_strategy
     return TradeContext(account=account, strategy=strategy, symbol=context.get("symbol") or symbol, now=ts,
                         iv_rank=_iv_rank(context), quote_age_s=context.get("quote_age_s"))
 
 
-def _probe(decision: dict[str, Any]) -> OrderIntent:
+def _probe(decision: DecisionRow) -> OrderIntent:
     """A stand-in entry for an ENTER decision that recorded no order."""
-    context = decision.get("context") or {}
-    symbol = context.get("symbol") or (decision.get("params") or {}).get("symbol") or ""
-    if decision.get("strategy") == "condor":
-        return OrderIntent(client_order_id=decision["decision_id"], qty=Decimal(1), order_type="limit",
+    context = decision.context or {}
+    symbol = context.get("symbol") or decision.params.get("symbol") or ""
+    if decision.strategy == "condor":
+        return OrderIntent(client_order_id=decision.decision_id, qty=Decimal(1), order_type="limit",
                            order_class=OrderClass.MLEG, asset_class=AssetClass.OPTION, purpose="entry",
-                           decision_id=decision["decision_id"])
-    return OrderIntent(client_order_id=decision["decision_id"], qty=Decimal(1), symbol=symbol, side=Side.BUY,
+                           decision_id=decision.decision_id)
+    return OrderIntent(client_order_id=decision.decision_id, qty=Decimal(1), symbol=symbol, side=Side.BUY,
                        order_type="market", position_intent=PositionIntent.BUY_TO_OPEN, purpose="entry",
-                       decision_id=decision["decision_id"])
+                       decision_id=decision.decision_id)
 
 
-def replay(guard: Guard, orders: Iterable[dict[str, Any]], decisions: Iterable[dict[str, Any]], *,
+def replay(guard: Guard, orders: Iterable[OrderRow], decisions: Iterable[DecisionRow], *,
            account: str | None, now: datetime, days: int, default_strategy: str = "condor") -> Impact:
     """Run ``guard`` (as if in force) over the recorded orders and decisions of the last ``days``."""
     since = now - timedelta(days=days)
     in_force = replace(guard, expires=None)
-    by_decision = {d["decision_id"]: d for d in decisions}
+    by_decision = {d.decision_id: d for d in decisions}
     with_orders: set[str] = set()
     rows: list[Replayed] = []
     for row in orders:
-        ts = _parse_ts(row["created_ts"])
-        if row.get("decision_id"):
-            with_orders.add(row["decision_id"])
+        ts = row.created_ts
+        if row.decision_id:
+            with_orders.add(row.decision_id)
         if not since <= ts <= now:
             continue
-        intent = intent_from_record(row["intent"])
-        decision = by_decision.get(intent.decision_id or row.get("decision_id") or "")
+        intent = intent_from_record(row.intent)
+        decision = by_decision.get(intent.decision_id or row.decision_id or "")
         symbol = intent.symbol or (intent.legs[0].symbol if intent.legs else "")
         ctx = _trade_ctx(account, decision, ts, symbol, default_strategy)
         rows.append(Replayed(ts, "order", intent.client_order_id, ctx.symbol, ctx.strategy, intent.purpose,
                              in_force.check(intent, ctx)))
     for d in by_decision.values():
-        ts = _parse_ts(d["ts"])
-        if d.get("action") != "ENTER" or d["decision_id"] in with_orders or not since <= ts <= now:
+        ts = d.ts
+        if d.action != "ENTER" or d.decision_id in with_orders or not since <= ts <= now:
             continue
         probe = _probe(d)
         ctx = _trade_ctx(account, d, ts, probe.symbol or "", default_strategy)
-        rows.append(Replayed(ts, "decision", d["decision_id"], ctx.symbol, ctx.strategy, "entry (no order)",
+        rows.append(Replayed(ts, "decision", d.decision_id, ctx.symbol, ctx.strategy, "entry (no order)",
                              in_force.check(probe, ctx)))
     rows.sort(key=lambda r: r.ts)
     denied = [r for r in rows if r.reason]

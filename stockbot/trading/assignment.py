@@ -32,6 +32,7 @@ from stockbot.broker.activities import OptionActivity
 from stockbot.domain import BrokerOrder, Position
 from stockbot.trading.reconcile import ClosePosition, StructureView
 from stockbot.options.occ import is_occ_symbol, parse_occ
+from stockbot.store_rows import TradeRow
 
 ZERO = Decimal(0)
 REASONS = {"OPASN": "assigned", "OPEXC": "exercised", "OPEXP": "expired", "LIQ": "broker_liquidation"}
@@ -218,8 +219,8 @@ def plan(positions: Sequence[Position], open_orders: Sequence[BrokerOrder], stru
     return AssignmentPlan(tuple(book), tuple(liq), tuple(close), tuple(finish), handled, explained, legs)
 
 
-def without_handled(positions: Sequence[Position], trades: Sequence[Mapping[str, Any]], plan_: AssignmentPlan
-                    ) -> tuple[list[Position], list[Mapping[str, Any]]]:
+def without_handled(positions: Sequence[Position], trades: Sequence[TradeRow], plan_: AssignmentPlan
+                    ) -> tuple[list[Position], list[TradeRow]]:
     """Positions and open trades for ``reconcile.plan``: handled structures and their legs, and
     the stock we owe a close of, taken out (they are this module's business)."""
     from dataclasses import replace
@@ -235,4 +236,4 @@ def without_handled(positions: Sequence[Position], trades: Sequence[Mapping[str,
                 continue
             p = replace(p, qty=left)
         out.append(p)
-    return out, [t for t in trades if t["structure_id"] not in plan_.handled]
+    return out, [t for t in trades if t.structure_id not in plan_.handled]

@@ -11,7 +11,7 @@ everything) and is reported; it never stops the reconciliation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from stockbot.lessons.failure import Failure
 from stockbot.lessons.guards import CLOSE_POSITION_PURPOSE
 from stockbot.options.occ import is_occ_symbol
 from stockbot.store import Store
+from stockbot.store_rows import TradeRow
 
 
 
@@ -61,13 +62,13 @@ def _closed_fills(store: Store, structure_ids: set[str]) -> dict[str, Decimal]:
     """Signed stock quantity our closes of delivered stock filled (a sell of long stock < 0)."""
     out: dict[str, Decimal] = {}
     for row in store.orders():
-        if row.get("purpose") != CLOSE_POSITION_PURPOSE or row.get("decision_id") not in structure_ids:
+        if row.purpose != CLOSE_POSITION_PURPOSE or row.decision_id not in structure_ids:
             continue
-        sym = row.get("symbol") or ""
+        sym = row.symbol or ""
         if not sym or is_occ_symbol(sym):
             continue
-        filled = Decimal(str(row.get("filled_qty") or 0))
-        side = (row.get("intent") or {}).get("side")
+        filled = row.filled_qty
+        side = row.intent_side
         out[sym] = out.get(sym, Decimal(0)) + (-filled if side == "sell" else filled)
     return out
 
@@ -77,7 +78,7 @@ async def _foreign_fills(rec: ReconcilerLike, structures: Sequence[StructureView
     held = {p.symbol: p.qty for p in positions}
     if not any(held.get(s, 0) != q for st in structures for s, q in st.legs.items() if is_occ_symbol(s)):
         return []
-    known = {r["client_order_id"] for r in rec.store.orders()}
+    known = {r.client_order_id for r in rec.store.orders()}
     out = []
     for order in await rec.broker.orders(status="closed"):
         for o in (order.legs or (order,)):
@@ -136,13 +137,13 @@ async def handle(rec: ReconcilerLike, positions: Sequence[Position],
     held = {pos.symbol for pos in positions if pos.qty != 0}
     for sid, reason in p.finish:
         trade = open_trade(store, sid)
-        legs = {leg["symbol"] for leg in (trade or {}).get("legs") or []}
+        legs = {leg.symbol for leg in trade.legs} if trade is not None else set()
         # closed only once no leg is left: a close that failed or still works keeps the trade open
         # (and handled here, not by the orphan plan) until a later run sees the leg gone
         if trade is not None and not ((legs & held) - gone):
             # every leg expired worthless and nothing was closed: the exit cost nothing, P&L = the credit
             worthless = reason == "expired" and not any(c.structure_id == sid for c in closed)
-            if worthless and trade.get("entry_price") not in (None, ""):
+            if worthless and trade.entry_price is not None:
                 _close_worthless(store, trade, rec.now())
             else:
                 mark_closed(store, trade, reason=reason, method="assignment", closed=rec.now())
@@ -154,14 +155,14 @@ async def handle(rec: ReconcilerLike, positions: Sequence[Position],
     return p
 
 
-def _close_worthless(store: Store, trade: Mapping[str, Any], closed: datetime) -> None:
+def _close_worthless(store: Store, trade: TradeRow, closed: datetime) -> None:
     """Close a trade whose every leg expired worthless: exit price 0, P&L = the whole credit."""
-    credit, qty = Decimal(str(trade["entry_price"])), Decimal(str(trade["qty"]))
+    credit, qty = trade.entry_price or Decimal(0), trade.qty
     pnl = credit * qty * OPTION_MULTIPLIER
-    meta = {**(trade.get("meta") or {}), "close_reason": "expired", "close_method": "assignment"}
-    store.record_trade(structure_id=trade["structure_id"], status="closed", closed_ts=closed,
+    meta = {**trade.meta, "close_reason": "expired", "close_method": "assignment"}
+    store.record_trade(structure_id=trade.structure_id, status="closed", closed_ts=closed,
                        exit_client_order_id=None, exit_price=Decimal(0), pnl=pnl, meta=meta)
-    store.append_event("trade_closed", {"structure_id": trade["structure_id"], "reason": "expired",
+    store.append_event("trade_closed", {"structure_id": trade.structure_id, "reason": "expired",
                                         "method": "assignment", "debit": Decimal(0), "pnl": pnl})
 
 

@@ -31,7 +31,7 @@ def blocked_before_deciding(deps: EngineDeps) -> tuple[str, str] | None:
     flag halts without asking (and paying) any agent; a stale quote stream blocks new entries."""
     in_flight = deps.orders_in_flight()
     if in_flight:
-        ids = ", ".join(o["client_order_id"] for o in in_flight[:3])
+        ids = ", ".join(o.client_order_id for o in in_flight[:3])
         return "blocked", f"{len(in_flight)} order(s) not final ({ids}): reconcile first"
     stop = read_stop(deps.account)
     if stop is not None:

@@ -24,6 +24,7 @@ from stockbot.flags import read_stop
 from stockbot.risk.gate import Approved, Denied, RiskContext, RiskGate
 from stockbot.risk.states import StateDecision, state_inputs, transition
 from stockbot.store import Store
+from stockbot.store_rows import OrderRow
 from stockbot.trading.port import AlertSender, Broker, Capture, Lessons
 
 if TYPE_CHECKING:
@@ -38,10 +39,10 @@ IN_FLIGHT = frozenset({"submitting", "unknown", "new", "accepted", "pending_new"
                        "done_for_day"})
 
 
-def orders_in_flight(store: Store, decision_id: str | None = None) -> list[dict[str, Any]]:
+def orders_in_flight(store: Store, decision_id: str | None = None) -> list[OrderRow]:
     """Store orders whose outcome is not final (optionally of one decision / structure)."""
-    return [o for o in store.orders() if o["status"] in IN_FLIGHT
-            and (decision_id is None or o["decision_id"] == decision_id)]
+    return [o for o in store.orders() if o.status in IN_FLIGHT
+            and (decision_id is None or o.decision_id == decision_id)]
 
 
 def remember_order(store: Store, executor: OrderExecutor, intent: OrderIntent, order: BrokerOrder) -> None:
@@ -189,7 +190,7 @@ class EngineDeps:
                            risk_of_this_order=risk, quote_age_s=quote_age_s,
                            pattern_day_trader=account.pattern_day_trader, validation_reason=validation.reason)
 
-    def orders_in_flight(self, decision_id: str | None = None) -> list[dict[str, Any]]:
+    def orders_in_flight(self, decision_id: str | None = None) -> list[OrderRow]:
         return orders_in_flight(self.store, decision_id)
 
     def remember(self, intent: OrderIntent, order: BrokerOrder) -> None:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any, Protocol
+from typing import Protocol
 
 from stockbot.broker.errors import AmbiguousSubmitError, BrokerError, RejectedError
 from stockbot.domain import BrokerOrder, OrderIntent
 from stockbot.risk.gate import order_shape_denial
 from stockbot.store import Store
+from stockbot.store_rows import OrderRow
 
 MAX_CLIENT_ID = 48  # Alpaca allows 128; short ids keep logs and the dashboard readable
 
@@ -111,6 +112,6 @@ class OrderExecutor:
         self.store.update_order(order.client_order_id, status=order.status, broker_id=order.id,
                                 filled_qty=order.filled_qty, filled_avg_price=order.filled_avg_price)
 
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[OrderRow]:
         """Orders whose fate the store does not know (crash between POST and update)."""
-        return [o for o in self.store.orders() if o["status"] in ("submitting", "unknown")]
+        return [o for o in self.store.orders() if o.status in ("submitting", "unknown")]

@@ -144,7 +144,7 @@ class OrderLadder:
                 return LadderResult("unresolved", tuple(attempts), error=exc)
             except RejectedError as exc:
                 row = self.store.get_order(cid)
-                if row is not None and row["status"] == "not_received":
+                if row is not None and row.status == "not_received":
                     # Proven never to have reached the broker: the next rung (a new id) is safe.
                     attempts.append(Attempt(rung, cid, price, "not_received", detail=str(exc)))
                     continue

@@ -12,10 +12,11 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, Sequence
 
 from stockbot.domain import (AccountSnapshot, Bar, BrokerOrder, Clock, OptionContract, OptionQuote, OrderIntent,
                              Position, Quote, TradeContext)
+from stockbot.store_rows import OrderRow
 
 if TYPE_CHECKING:
     from stockbot.consensus.runner import ConsensusResult
@@ -135,7 +136,7 @@ class ExtraJob:
 class FillBooker(Protocol):
     """How a strategy books fills the reconciler finds late (after a crash or a restart)."""
 
-    def book_late_fill(self, row: Mapping[str, Any], order: BrokerOrder) -> str | None:
+    def book_late_fill(self, row: OrderRow, order: BrokerOrder) -> str | None:
         """Book the effect of one resolved order; returns what was done (``opened``...) or None."""
         ...
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from stockbot.domain import AssetClass, BrokerOrder, Position
 from stockbot.options.occ import is_occ_symbol, parse_occ
+from stockbot.store_rows import TradeRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +150,12 @@ def plan(positions: Sequence[Position], open_orders: Sequence[BrokerOrder], stru
                          adopt=tuple(adopt), orphans=tuple(orphans))
 
 
-def structures_from_trades(trades: Sequence[Mapping[str, Any]]) -> list[StructureView]:
-    """Open trades from the store -> StructureView (legs JSON: [{symbol, qty}] signed)."""
+def structures_from_trades(trades: Sequence[TradeRow]) -> list[StructureView]:
+    """Open trades from the store -> StructureView (each leg's signed qty)."""
     out = []
     for t in trades:
         legs: dict[str, Decimal] = defaultdict(Decimal)
-        for leg in t.get("legs") or []:
-            legs[leg["symbol"]] += Decimal(str(leg["qty"]))
-        out.append(StructureView(t["structure_id"], dict(legs)))
+        for leg in t.legs:
+            legs[leg.symbol] += leg.qty
+        out.append(StructureView(t.structure_id, dict(legs)))
     return out

@@ -22,7 +22,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 import structlog
 
@@ -42,6 +42,7 @@ from stockbot.lessons.failure import Failure
 from stockbot.lessons.guards import CLOSE_POSITION_PURPOSE
 from stockbot.options.occ import is_occ_symbol
 from stockbot.store import Store
+from stockbot.store_rows import OrderRow
 
 log = structlog.get_logger(__name__)
 ADOPTED_EVENT = "external_adopted"
@@ -86,10 +87,9 @@ class ReconcileReport:
                     or self.adopted or self.orphans or self.errors)
 
 
-def _symbols(row: Mapping[str, Any]) -> tuple[str, ...]:
-    intent = row.get("intent") or {}
-    legs = tuple(leg["symbol"] for leg in intent.get("legs") or [])
-    return legs or ((row["symbol"],) if row.get("symbol") else ())
+def _symbols(row: OrderRow) -> tuple[str, ...]:
+    legs = tuple(leg["symbol"] for leg in row.intent_legs)
+    return legs or ((row.symbol,) if row.symbol else ())
 
 
 class Reconciler:
@@ -140,10 +140,10 @@ class Reconciler:
                                                  "client_order_id": cid}))
         rows = self.store.orders()
         busy = set(unresolved) | working
-        pending = [PendingOrder(r["client_order_id"], _symbols(r)) for r in rows if r["client_order_id"] in busy]
+        pending = [PendingOrder(r.client_order_id, _symbols(r)) for r in rows if r.client_order_id in busy]
         handled = await assignment_handler.handle(self, positions, open_orders)  # assignment/expiry first
         positions, trades = without_handled(positions, self.store.trades(status="open"), handled)
-        p = plan(positions, open_orders, structures_from_trades(trades), pending, {r["client_order_id"] for r in rows})
+        p = plan(positions, open_orders, structures_from_trades(trades), pending, {r.client_order_id for r in rows})
         closed, errors = await self._close(p.close)
         marked = self._mark_closed(p, closed)
         adopted = await self._adopt(p.adopt)
@@ -171,7 +171,7 @@ class Reconciler:
         resolved, unresolved, booked, working = [], [], [], set()
         rows = orders_in_flight(self.store)
         for row in rows:
-            cid = row["client_order_id"]
+            cid = row.client_order_id
             try:
                 order = await self.executor.resolve(cid)
             except UnresolvedOrderError:
@@ -180,7 +180,7 @@ class Reconciler:
             except RejectedError:  # proven never received: nothing exists, nothing to undo
                 resolved.append((cid, "not_received"))
                 continue
-            if order.is_open and row.get("purpose") == CLOSE_POSITION_PURPOSE:
+            if order.is_open and row.purpose == CLOSE_POSITION_PURPOSE:
                 working.add(cid)  # a close still working: leave it, and its symbol, alone this run
                 continue
             if order.is_open:
@@ -189,8 +189,8 @@ class Reconciler:
                     unresolved.append(cid)
                     continue
             effect = self.booker.book_late_fill(row, order)
-            if effect:
-                booked.append((row["decision_id"], effect))
+            if effect and row.decision_id:  # a booker only books orders of a decision
+                booked.append((row.decision_id, effect))
             resolved.append((cid, order.status))
         booked.extend(await self.booker.book_unbooked())
         return resolved, unresolved, booked, working

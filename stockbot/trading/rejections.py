@@ -18,12 +18,13 @@ leg, shorts first, and the reconciler cancels stale orders and closes what is le
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from stockbot.broker.errors import rejection_kind
 from stockbot.domain import utcnow
 from stockbot.store import Store
+from stockbot.store_rows import OrderRow
 
 NY = ZoneInfo("America/New_York")
 SESSION_KINDS = frozenset({"pattern_day_trader"})
@@ -31,8 +32,8 @@ CONFIG_KINDS = frozenset({"options_level", "unsupported_order"})
 OPENING = ("condor_open", "equity_open", "open")
 
 
-def _opening(row: dict[str, Any]) -> bool:
-    purpose = str(row.get("purpose") or "")
+def _opening(row: OrderRow) -> bool:
+    purpose = str(row.purpose or "")
     return purpose in OPENING or purpose.endswith("_open")
 
 
@@ -53,17 +54,15 @@ def rejection_block(store: Store, *, since: datetime, now: Callable[[], datetime
     for row in reversed(store.orders(status="rejected")):
         if not _opening(row):
             continue
-        raw = row.get("raw") or {}
+        raw = row.raw or {}
         kind = rejection_kind(raw.get("code"), str(raw.get("error") or ""))
-        when = _ts(row.get("updated_ts")) or _ts(row.get("created_ts"))
-        if when is None:
-            continue
+        when = row.updated_ts or row.created_ts
         if kind in SESSION_KINDS and when.astimezone(NY).date() == today:
-            return (f"entries paused for this session: the broker refused {row['client_order_id']} under pattern "
+            return (f"entries paused for this session: the broker refused {row.client_order_id} under pattern "
                     f"day trader protection ({raw.get('code')})")
         if kind in CONFIG_KINDS and when >= since:
             return (f"entries stopped until an operator fixes it and restarts: the broker refused "
-                    f"{row['client_order_id']} ({kind}: {str(raw.get('error'))[:160]})")
+                    f"{row.client_order_id} ({kind}: {str(raw.get('error'))[:160]})")
     return None
 
 

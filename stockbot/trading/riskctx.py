@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, time
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from stockbot.config import Settings, account_paths
@@ -19,15 +19,9 @@ from stockbot.domain import as_utc
 from stockbot.risk.validation import ClosedTrade, live_allowed, validation_report
 from stockbot.store import Store
 from stockbot.store_read import readonly_store
+from stockbot.store_rows import OrderRow, TradeRow
 
 NY = ZoneInfo("America/New_York")
-
-
-def _ts(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    ts = datetime.fromisoformat(raw)
-    return as_utc(ts) if ts.tzinfo else ts.replace(tzinfo=ZoneInfo("UTC"))
 
 
 def ny_midnight(now: datetime, *, week: bool = False) -> datetime:
@@ -37,7 +31,7 @@ def ny_midnight(now: datetime, *, week: bool = False) -> datetime:
     return datetime.combine(day, time(0), NY).astimezone(ZoneInfo("UTC"))
 
 
-def order_counts(orders: Iterable[Mapping[str, Any]], now: datetime) -> tuple[int, int]:
+def order_counts(orders: Iterable[OrderRow], now: datetime) -> tuple[int, int]:
     """(orders created in the last hour, orders created since New York midnight).
 
     Every order row counts, whatever became of it: the fire counter exists to stop a runaway
@@ -46,9 +40,7 @@ def order_counts(orders: Iterable[Mapping[str, Any]], now: datetime) -> tuple[in
     hour_ago, midnight = as_utc(now) - timedelta(hours=1), ny_midnight(now)
     last_hour = today = 0
     for row in orders:
-        ts = _ts(row.get("created_ts"))
-        if ts is None:
-            continue
+        ts = as_utc(row.created_ts)
         last_hour += ts >= hour_ago
         today += ts >= midnight
     return last_hour, today
@@ -68,16 +60,13 @@ def start_of_week_equity(curve: Iterable[tuple[datetime, Decimal, Decimal]], now
     return fallback
 
 
-def closed_trades(rows: Iterable[Mapping[str, Any]], strategy: str) -> list[ClosedTrade]:
+def closed_trades(rows: Iterable[TradeRow], strategy: str) -> list[ClosedTrade]:
     """Closed trades of ``strategy`` with a known P&L, as the validation gate counts them."""
     out = []
     for r in rows:
-        if r.get("status") != "closed" or r.get("strategy") != strategy or r.get("pnl") in (None, ""):
+        if r.status != "closed" or r.strategy != strategy or r.pnl is None or r.closed_ts is None:
             continue
-        opened, closed = _ts(r.get("opened_ts")), _ts(r.get("closed_ts"))
-        if opened is None or closed is None:
-            continue
-        out.append(ClosedTrade(opened, closed, Decimal(str(r["pnl"]))))
+        out.append(ClosedTrade(as_utc(r.opened_ts), as_utc(r.closed_ts), r.pnl))
     return out
 
 
@@ -95,7 +84,7 @@ class ValidationRecord:
     """The trades the gate judges and where they came from. ``problem``: the named paper record
     cannot be used (then the gate sees no trades: fail closed)."""
 
-    rows: list[dict[str, Any]]
+    rows: list[TradeRow]
     source: str
     problem: str | None = None
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -68,8 +67,8 @@ class TradeUpdateBooker:
         if row is None:
             self.counts["unknown"] += 1
             return "unknown"
-        known_fill = Decimal(str(row.get("filled_qty") or 0))
-        if row["status"] in FINAL_ROW and order.filled_qty <= known_fill:
+        known_fill = row.filled_qty
+        if row.status in FINAL_ROW and order.filled_qty <= known_fill:
             self.counts["stale"] += 1
             return "stale"
         try:

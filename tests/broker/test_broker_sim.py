@@ -62,7 +62,7 @@ async def test_order_is_stored_before_the_post_and_fills(sim, tmp_path):
 
     class Spy:
         async def submit(self, intent):
-            seen_before_post.append(store.get_order(intent.client_order_id)["status"])
+            seen_before_post.append(store.get_order(intent.client_order_id).status)
             return await b.submit(intent)
 
         async def order_by_client_id(self, cid):
@@ -71,7 +71,7 @@ async def test_order_is_stored_before_the_post_and_fills(sim, tmp_path):
     order = await OrderExecutor(Spy(), store).submit(stock_intent("acct-d1-test-1"))
     assert seen_before_post == ["submitting"]
     assert order.status == "filled" and order.filled_qty == Decimal(10)
-    assert store.get_order("acct-d1-test-1")["status"] == "filled"
+    assert store.get_order("acct-d1-test-1").status == "filled"
     assert (await b.position("SPY")).qty == Decimal(10)
 
 
@@ -85,7 +85,7 @@ async def test_504_after_accept_yields_exactly_one_order(sim, tmp_path):
     assert len(posts(sim)) == 1  # never re-sent
     all_orders = await b.orders(status="all")
     assert [o.client_order_id for o in all_orders].count("acct-d1-amb-1") == 1
-    assert store.get_order("acct-d1-amb-1")["broker_id"] == order.id
+    assert store.get_order("acct-d1-amb-1").broker_id == order.id
     assert [e.kind for e in store.events(kind="order_ambiguous")] == ["order_ambiguous"]
 
 
@@ -103,7 +103,7 @@ async def test_rejections_are_typed_and_recorded(sim, tmp_path):
     store = Store(tmp_path / "s.db")
     with pytest.raises(InsufficientFundsError):
         await OrderExecutor(b, store).submit(stock_intent("acct-d1-big-1", qty="100000"))
-    assert store.get_order("acct-d1-big-1")["status"] == "rejected"
+    assert store.get_order("acct-d1-big-1").status == "rejected"
 
 
 async def test_multi_leg_without_mleg_never_leaves_the_process(sim, tmp_path):

@@ -56,12 +56,12 @@ async def test_three_agree_enter_with_aggregated_params(agent_server, store, mak
     assert res.params == {"short_delta": 0.175, "wing_width": Decimal("5"), "dte": 40}
     assert [b.error for b in res.ballots] == [None, None, None]
     rows = store.votes("d-agree")
-    assert [r["agent"] for r in rows] == ["analyst", "prose", "enter"]
+    assert [r.agent for r in rows] == ["analyst", "prose", "enter"]
     for r, b in zip(rows, res.ballots):
-        assert r["action"] == "ENTER" and r["model"] == f"openai/scripted-{r['agent']}"
-        assert r["prompt_tokens"] > 100 and r["completion_tokens"] > 0 and r["latency_s"] > 0
-        assert r["vote"]["condor"] == b.vote.condor.model_dump() and len(r["raw_sha256"]) == 64
-        assert r["cost_usd"] is None  # no price for scripted models: unknown, not "free"
+        assert r.action == "ENTER" and r.model == f"openai/scripted-{r.agent}"
+        assert r.prompt_tokens > 100 and r.completion_tokens > 0 and r.latency_s > 0
+        assert r.vote["condor"] == b.vote.condor.model_dump() and len(r.raw_sha256) == 64
+        assert r.cost_usd is None  # no price for scripted models: unknown, not "free"
     assert res.votes_stored and res.context["iv_rank"] == 55
 
 
@@ -71,7 +71,7 @@ async def test_one_of_three_holds(agent_server, store, make_condor):
     res = await runner(agents, store).decide(make_condor(), decision_id="d-one")
     assert res.action is Action.HOLD and res.params == {} and res.enter_votes == 1
     assert "1/3 ENTER, 2 needed" in res.reason
-    assert [r["action"] for r in store.votes("d-one")] == ["ENTER", "HOLD", "HOLD"]
+    assert [r.action for r in store.votes("d-one")] == ["ENTER", "HOLD", "HOLD"]
 
 
 async def test_timeout_is_decided_within_its_timeout_and_counts_as_hold(agent_server, store, make_condor):
@@ -85,8 +85,8 @@ async def test_timeout_is_decided_within_its_timeout_and_counts_as_hold(agent_se
     assert res.wall_s < 10
     assert res.action is Action.ENTER and res.enter_votes == 2  # 2 of 3 is still a supermajority
     row = store.votes("d-timeout")[2]
-    assert (row["action"], row["vote"], row["raw_sha256"]) == ("HOLD", None, None)
-    assert row["error"].startswith("timeout")
+    assert (row.action, row.vote, row.raw_sha256) == ("HOLD", None, None)
+    assert row.error.startswith("timeout")
 
 
 async def test_two_timeouts_hold(agent_server, make_condor):
@@ -118,7 +118,7 @@ async def test_all_fail_hold(agent_server, store, make_condor):
     assert reasons["oob"].startswith("out_of_bounds: short_delta 0.45")
     assert reasons["amb"].startswith("ambiguous_json")
     assert reasons["down"].startswith(("transport", "timeout"))
-    assert [r["error"] for r in store.votes("d-fail")] == [b.error for b in res.ballots]
+    assert [r.error for r in store.votes("d-fail")] == [b.error for b in res.ballots]
 
 
 async def test_malformed_output_is_hold_with_reason_stored(agent_server, store, make_condor):
@@ -126,12 +126,12 @@ async def test_malformed_output_is_hold_with_reason_stored(agent_server, store, 
               llm(agent_server, "enter2", "enter")]
     res = await runner(agents, store).decide(make_condor(), decision_id="d-malformed")
     row = store.votes("d-malformed")[0]
-    assert row["action"] == "HOLD" and row["vote"] is None and row["confidence"] is None
-    assert row["error"].startswith("invalid_json")
+    assert row.action == "HOLD" and row.vote is None and row.confidence is None
+    assert row.error.startswith("invalid_json")
     # The hash is of exactly what the model answered (the scripted malformed text).
     raw = sim_agents._answer("malformed", None, "")
-    assert row["raw_sha256"] == hashlib.sha256(raw.encode()).hexdigest()
-    assert row["completion_tokens"] > 0
+    assert row.raw_sha256 == hashlib.sha256(raw.encode()).hexdigest()
+    assert row.completion_tokens > 0
     assert res.action is Action.ENTER  # the two healthy agents still carry it: 2 of 3
 
 
@@ -192,10 +192,10 @@ async def test_runner_from_settings_with_llm_and_rule_agents(agent_server, store
     settings = Settings(agents=AgentSettings(agents=specs))
     res = await ConsensusRunner.from_settings(settings, store=store).decide(make_condor(), decision_id="d-mixed")
     assert res.action is Action.ENTER and res.enter_votes == 3
-    assert [r["model"] for r in store.votes("d-mixed")] == ["openai/scripted-analyst", "rule:iv_rank", "rule:trend"]
+    assert [r.model for r in store.votes("d-mixed")] == ["openai/scripted-analyst", "rule:iv_rank", "rule:trend"]
     kw = res.record_decision_kwargs()
     store.record_decision(**kw)
-    assert store.decisions()[0]["params"]["dte"] == res.params["dte"]
+    assert store.decisions()[0].params["dte"] == res.params["dte"]
 
 
 async def test_equity_slate_through_litellm(agent_server):

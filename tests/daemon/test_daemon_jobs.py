@@ -28,7 +28,7 @@ async def test_decision_job_places_one_mleg_condor_then_manage_holds_it(make_sim
 
         assert d.trigger("manage")
         [managed] = await waiter(lambda: rig.events("manage_cycle"), what="a manage cycle")
-        assert managed.payload["outcomes"][0]["structure_id"] == trade["structure_id"]
+        assert managed.payload["outcomes"][0]["structure_id"] == trade.structure_id
         assert managed.payload["outcomes"][0]["action"] == "hold"
         assert d.trigger("reconcile") and d.trigger("eod")
         await waiter(lambda: rig.events("eod_report"), what="the end-of-day report")

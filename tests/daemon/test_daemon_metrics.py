@@ -77,23 +77,23 @@ async def test_scrape_of_a_running_daemon_matches_its_store(make_sim, rig_for, s
         for secret in (KEY, SECRET, "sk-sim"):
             assert secret not in text
         assert get(m, "stockbot_store_readable") == 1 and get(m, "stockbot_daemon_ready") == 1
-        for action, n in Counter(r["action"] for r in store.decisions(limit=1000)).items():
+        for action, n in Counter(r.action for r in store.decisions(limit=1000)).items():
             assert get(m, "stockbot_decisions_total", action=action) == n
         [cycle] = rig.events("decision_cycle")
         assert get(m, "stockbot_decision_cycles_total", outcome=cycle.payload["status"]) == 1
         votes = store.votes(cycle.payload["decision_id"])
         assert votes
         for v in votes:
-            result = "error" if v["error"] else "ok"
-            assert get(m, "stockbot_votes_total", agent=v["agent"], action=v["action"], result=result) == 1
-            assert get(m, "stockbot_agent_latency_seconds_count", agent=v["agent"]) == 1
-            assert get(m, "stockbot_agent_latency_seconds_sum", agent=v["agent"]) == pytest.approx(v["latency_s"])
+            result = "error" if v.error else "ok"
+            assert get(m, "stockbot_votes_total", agent=v.agent, action=v.action, result=result) == 1
+            assert get(m, "stockbot_agent_latency_seconds_count", agent=v.agent) == 1
+            assert get(m, "stockbot_agent_latency_seconds_sum", agent=v.agent) == pytest.approx(v.latency_s)
         orders = store.orders()
         assert orders
-        for (purpose, status), n in Counter((o["purpose"], o["status"]) for o in orders).items():
+        for (purpose, status), n in Counter((o.purpose, o.status) for o in orders).items():
             name = "stockbot_orders_total" if status in FINAL_ORDER_STATES else "stockbot_orders_working"
             assert get(m, name, purpose=purpose or "none", status=status) == n
-        filled = Counter(o["purpose"] for o in orders if float(o["filled_qty"] or 0) > 0)
+        filled = Counter(o.purpose for o in orders if o.filled_qty > 0)
         for purpose, n in filled.items():
             assert get(m, "stockbot_fills_total", purpose=purpose) == n
         assert sum(v for (name, _), v in m.items() if name == "stockbot_open_structures") == \

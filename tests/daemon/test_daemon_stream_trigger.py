@@ -25,7 +25,7 @@ async def test_a_decision_prices_the_underlying_from_the_stream_and_from_rest_wh
         assert d.trigger("decision")
         await waiter(lambda: rig.events("decision_cycle"), what="a decision")
         [decision] = d.store.decisions()
-        assert decision["context"]["quote_source"] == "stream"
+        assert decision.context["quote_source"] == "stream"
     finally:
         await d.stop()
 
@@ -38,7 +38,7 @@ async def test_a_decision_prices_the_underlying_from_the_stream_and_from_rest_wh
         assert d2.trigger("decision")
         await waiter(lambda: rig2.events("decision_cycle"), what="a decision without a stream")
         [decision] = d2.store.decisions()
-        assert decision["context"]["quote_source"] == "rest"
+        assert decision.context["quote_source"] == "rest"
     finally:
         await d2.stop()
 

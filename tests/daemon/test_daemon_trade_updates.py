@@ -29,8 +29,8 @@ async def test_a_pushed_fill_is_booked_once_and_the_stream_closes_at_stop(make_s
         await rig.admin("POST", "/_sim/settings", {"fill_chance": 1})
         await rig.admin("POST", "/_sim/tick")
         await waiter(lambda: rig.events("trade_update_booked"), what="the pushed fill booked")
-        assert d.store.get_order(intent.client_order_id)["status"] == "filled"
-        assert [t["structure_id"] for t in d.store.trades(status="open")] == ["dmn-tu"]
+        assert d.store.get_order(intent.client_order_id).status == "filled"
+        assert [t.structure_id for t in d.store.trades(status="open")] == ["dmn-tu"]
         report = await d.reconciler.run()
         assert report.booked == () and len(rig.events("trade_opened")) == 1
     finally:

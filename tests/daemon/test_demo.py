@@ -31,17 +31,17 @@ def test_demo_places_an_mleg_condor_and_learns_from_the_planted_orphan(tmp_path)
     env_file = work / "env" / ".env.demo"
     assert oct(env_file.stat().st_mode & 0o777) == "0o600"
     with Store(work / "memory" / "accounts" / "demo" / "state.db", readonly=True) as store:
-        entries = [o for o in store.orders() if o["purpose"] == "condor_open"]
-        assert entries and all(o["order_class"] == "mleg" and len(o["intent"]["legs"]) == 4 for o in entries)
-        assert any(o["status"] == "filled" for o in entries)
+        entries = [o for o in store.orders() if o.purpose == "condor_open"]
+        assert entries and all(o.order_class == "mleg" and len(o.intent["legs"]) == 4 for o in entries)
+        assert any(o.status == "filled" for o in entries)
         captured = store.events(kind="lesson_captured")
         assert any(e.payload["kind"] == "orphan_position" for e in captured)
         [stop] = store.events(kind="daemon_stop")
         assert stop.payload["orders_in_flight"] == []
-        votes = store.votes(store.decisions()[-1]["decision_id"])
+        votes = store.votes(store.decisions()[-1].decision_id)
         local_calls = calls(store, model="openai/smollm2-135m")
     expected = {"openai/scripted-analyst", "openai/scripted-enter", "rule:iv_rank"}
-    assert {v["model"] for v in votes} == expected | ({"openai/smollm2-135m"} if local else set())
+    assert {v.model for v in votes} == expected | ({"openai/smollm2-135m"} if local else set())
     if local:  # the real model answered at least once, through the server the daemon started
         assert any(c["raw"] and c["completion_tokens"] for c in local_calls)
         assert "smollm2=a REAL local model" in out and "vote smollm2 (openai/smollm2-135m)" in out

@@ -131,7 +131,7 @@ def test_sp500_tab_data(sample):
     assert failed and failed[0].action == "HOLD"
     # Realised P&L equals the sum of closed trades; validation counts the same trades.
     with Store(account_paths("sp500")["state_db"], readonly=True) as store:
-        closed = [Decimal(t["pnl"]) for t in store.trades(status="closed")]
+        closed = [t.pnl for t in store.trades(status="closed")]
     assert a.realised == sum(closed) and a.closed_count == 26 == a.validation.trades
     # Lessons: newest by date, most frequent by occurrences (seed lessons included).
     assert a.frequent_lessons[0].occurrences == max(x.occurrences for x in a.frequent_lessons)

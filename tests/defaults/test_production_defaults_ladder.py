@@ -46,5 +46,5 @@ async def test_production_defaults_entry_fills_on_a_later_rung(prod_sim, tmp_pat
     assert prices == sorted(prices) and prices[0] < prices[-1] < 0  # from mid toward natural, credits
     assert not store.events(kind="order_denied")
     trade = store.trades(status="open")[0]
-    assert trade["entry_price"] is not None and -prices[-1] <= __import__("decimal").Decimal(str(trade["entry_price"]))
+    assert trade.entry_price is not None and -prices[-1] <= trade.entry_price
     store.close()

@@ -11,7 +11,6 @@ through one closing mleg order."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import httpx
 import pytest
@@ -68,7 +67,7 @@ async def test_production_defaults_condor_lifecycle(prod_sim):
         assert held.payload["outcomes"][0]["action"] in ("hold", "closed"), held.payload
 
         # Until the time exit (CONDOR_EXIT_DTE=7) at the latest: one closing mleg order.
-        expiration = trade["legs"][0]["symbol"][3:9]  # YYMMDD of the OCC symbol
+        expiration = trade.legs[0].symbol[3:9]  # YYMMDD of the OCC symbol
         exit_day = int(expiration[4:6]) - settings.condor.exit_dte
         for day in (18, 19, 20, 23, 24, 25):
             if daemon.store.trades(status="open"):
@@ -76,13 +75,13 @@ async def test_production_defaults_condor_lifecycle(prod_sim):
         if daemon.store.trades(status="open"):
             await at_time(at(exit_day, 11, 0, month=int(expiration[2:4])), "reconcile", "manage")
         [closed] = daemon.store.trades(status="closed")
-        assert closed["structure_id"] == trade["structure_id"] and closed["pnl"] is not None
+        assert closed.structure_id == trade.structure_id and closed.pnl is not None
         posts = sim.state.requests.query(method="POST", path="/v2/orders", key_id=KEY)
         closes = [p["body"] for p in posts[len(entry_posts):]]
         assert closes and all(b["order_class"] == "mleg" and len(b["legs"]) == 4 for b in closes)
         assert all(leg["position_intent"].endswith("_to_close") for b in closes for leg in b["legs"])
         assert not sim.state.requests.query(method="DELETE", path_prefix="/v2/positions", key_id=KEY)
         assert sim.state.accounts.get(KEY).positions == {}
-        assert Decimal(str(closed["exit_price"])) > 0
+        assert closed.exit_price > 0
     finally:
         await daemon.stop()

@@ -64,7 +64,7 @@ async def test_early_assigned_short_call_stock_closed_legs_closed_lesson_capture
     shorts = {"SPY", legs["short_put"]}
     assert set(deletes[:2]) == shorts and set(deletes[2:]) == {legs["long_call"], legs["long_put"]}
     [trade] = store.trades(status="closed")
-    assert trade["meta"]["close_reason"] == "assigned" and trade["meta"]["close_method"] == "assignment"
+    assert trade.meta["close_reason"] == "assigned" and trade.meta["close_method"] == "assignment"
     [booked] = store.events(kind="option_activity")
     assert booked.payload["type"] == "OPASN" and booked.payload["stock_qty"] == "-100"
     assert [f.kind for f in rig.captured] == ["option_assigned"]
@@ -82,8 +82,8 @@ async def test_condor_expiring_otm_is_booked_expired_not_closed_elsewhere(make_s
     report = await rig.reconciler.run()
     assert await rig.broker.positions() == []
     [trade] = store.trades(status="closed")
-    assert trade["meta"]["close_reason"] == "expired"
-    assert Decimal(trade["pnl"]) == Decimal("150")  # the whole 1.50 credit kept
+    assert trade.meta["close_reason"] == "expired"
+    assert Decimal(trade.pnl) == Decimal("150")  # the whole 1.50 credit kept
     assert {e.payload["type"] for e in store.events(kind="option_activity")} == {"OPEXP"}
     assert {f.kind for f in rig.captured} == {"carried_to_expiry"}
     assert report.closed_structures == () and report.orphans == ()
@@ -100,9 +100,9 @@ async def test_short_put_assigned_at_expiry_stock_is_sold(make_sim, store, build
     assert {p.symbol: p.qty for p in await rig.broker.positions()} == {"SPY": Decimal(100)}
     await rig.reconciler.run()
     assert await rig.broker.positions() == []
-    sold = [o for o in store.orders(status="filled") if o["symbol"] == "SPY"]
-    assert len(sold) == 1 and Decimal(sold[0]["filled_qty"]) == 100
-    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    sold = [o for o in store.orders(status="filled") if o.symbol == "SPY"]
+    assert len(sold) == 1 and Decimal(sold[0].filled_qty) == 100
+    assert store.trades(status="closed")[0].meta["close_reason"] == "assigned"
     no_orphans_no_adoption(rig)
     assert (await rig.reconciler.run()).clean
 
@@ -119,7 +119,7 @@ async def test_long_put_exercised_with_its_short_nets_out(make_sim, store, build
     kinds = {e.payload["type"] for e in store.events(kind="option_activity")}
     assert kinds == {"OPASN", "OPEXC", "OPEXP"}
     assert rig.requests("DELETE", prefix="/v2/positions/") == []  # nothing left to close
-    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    assert store.trades(status="closed")[0].meta["close_reason"] == "assigned"
     no_orphans_no_adoption(rig)
 
 
@@ -136,7 +136,7 @@ async def test_expiry_day_liquidation_is_booked_not_an_orphan(make_sim, store, b
     assert await rig.broker.positions() == []
     [liq] = store.events(kind="broker_liquidation")
     assert liq.payload["symbol"] == legs["short_put"]
-    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "broker_liquidation"
+    assert store.trades(status="closed")[0].meta["close_reason"] == "broker_liquidation"
     assert "broker_liquidation" in [f.kind for f in rig.captured]
     no_orphans_no_adoption(rig)
 
@@ -152,7 +152,7 @@ async def test_manual_exercise_through_the_adapter_is_booked(make_sim, store, bu
     assert exc.symbol == legs["long_call"]
     await rig.reconciler.run()
     assert await rig.broker.positions() == []
-    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "exercised"
+    assert store.trades(status="closed")[0].meta["close_reason"] == "exercised"
     no_orphans_no_adoption(rig)
 
 
@@ -202,7 +202,7 @@ async def test_stock_delivered_after_the_close_is_sold_at_the_open_with_one_orde
     await rig.reconciler.run()
     assert await rig.broker.positions() == []
     assert len(rig.requests("DELETE", prefix="/v2/positions/")) == 1
-    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    assert store.trades(status="closed")[0].meta["close_reason"] == "assigned"
     no_orphans_no_adoption(rig)
     assert (await rig.reconciler.run()).clean
 
@@ -221,10 +221,10 @@ async def test_a_failed_stock_close_is_planned_again_next_run_never_doubled(make
     assert rig.store.events(kind="external_adopted") == []
     await rig.reconciler.run()  # a new run re-derives what is owed from the booked activity
     assert await rig.broker.positions() == []
-    spy_closes = [o for o in store.orders(status="filled") if o["symbol"] == "SPY"]
-    assert len(spy_closes) == 1 and Decimal(spy_closes[0]["filled_qty"]) == 100
+    spy_closes = [o for o in store.orders(status="filled") if o.symbol == "SPY"]
+    assert len(spy_closes) == 1 and Decimal(spy_closes[0].filled_qty) == 100
     assert len(store.events(kind="option_activity")) == 1
-    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    assert store.trades(status="closed")[0].meta["close_reason"] == "assigned"
     no_orphans_no_adoption(rig)
 
 
@@ -238,10 +238,10 @@ async def test_a_leg_close_that_fails_keeps_the_trade_open_and_ours_until_the_ne
     await rig.fault(kind="http_error", status=500, method="DELETE", path=f"/v2/positions/{legs['long_put']}", times=1)
     await rig.reconciler.run()
     assert {p.symbol for p in await rig.broker.positions()} == {legs["long_put"]}
-    assert [t["structure_id"] for t in store.trades(status="open")] == ["condor-x"]
+    assert [t.structure_id for t in store.trades(status="open")] == ["condor-x"]
     await rig.reconciler.run()
     assert await rig.broker.positions() == []
-    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "assigned"
+    assert store.trades(status="closed")[0].meta["close_reason"] == "assigned"
     assert [f.kind for f in rig.captured] == ["option_assigned"]  # one lesson: the failed close was retried quietly
     no_orphans_no_adoption(rig)
 

@@ -23,7 +23,7 @@ async def test_504_after_the_order_landed_yields_exactly_one_order(make_sim, sto
     cid = rig.order_posts()[0]["body"]["client_order_id"]
     assert rig.requests("GET", "/v2/orders:by_client_order_id")  # the lookup that resolved it
     assert [e.payload["client_order_id"] for e in store.events(kind="order_ambiguous")] == [cid]
-    assert len(store.trades(status="open")) == 1 and store.get_order(cid)["status"] == "filled"
+    assert len(store.trades(status="open")) == 1 and store.get_order(cid).status == "filled"
 
 
 async def test_504_before_the_order_landed_moves_to_a_new_client_id(make_sim, store, build):
@@ -35,7 +35,7 @@ async def test_504_before_the_order_landed_moves_to_a_new_client_id(make_sim, st
     assert out.status == "entered", out.reason
     assert [a.status for a in out.attempts] == ["not_received", "filled"]
     first, second = (p["body"]["client_order_id"] for p in rig.order_posts())
-    assert first != second and store.get_order(first)["status"] == "not_received"
+    assert first != second and store.get_order(first).status == "not_received"
     assert len(rig.sim_account().orders) == 1 and len(store.trades()) == 1
 
 
@@ -46,7 +46,7 @@ async def test_rejected_closing_mleg_closes_leg_by_leg_shorts_first(make_sim, st
     trade = store.trades(status="open")[0]
     condor = condor_of(trade)
     debit = closing_debits(condor, await rig.broker.option_quotes(list(condor.symbols)))[0]
-    loss_share = debit / Decimal(trade["entry_price"]) - 1
+    loss_share = debit / trade.entry_price - 1
     rig = build(sim, store, settings_for(sim, condor={"stop_loss_mult": float(loss_share / 2)}))
     await rig.fault(kind="reject_orders", times=1, status=422, code=42210000,
                     message="mleg orders are not accepted for this account right now")
@@ -58,7 +58,7 @@ async def test_rejected_closing_mleg_closes_leg_by_leg_shorts_first(make_sim, st
     assert len(deletes) == 4 and set(deletes[:2]) == shorts and set(deletes[2:]) == set(condor.symbols) - shorts
     assert await rig.broker.positions() == []
     closed = store.trades(status="closed")[0]
-    assert closed["meta"]["close_method"] == "leg_by_leg" and closed["pnl"] is not None
+    assert closed.meta["close_method"] == "leg_by_leg" and closed.pnl is not None
     [failure] = [f for f in rig.captured if f.kind == "order_rejected"]
     assert failure.details["order_class"] == "mleg" and failure.details["code"] == 42210000
     assert (await rig.reconciler.run()).orphans == ()

@@ -47,8 +47,8 @@ async def test_lessons_are_retrieved_prompted_and_recorded(make_sim, store, buil
     assert ctx.strategy == "condor" and ctx.symbol == "SPY" and ctx.order_type == "mleg limit"
     assert 0 <= ctx.iv_rank <= 1 and k == rig.settings.lessons.top_k
     decision = store.decisions()[0]
-    assert decision["lessons"] == [Retrieved().as_record()]
-    assert "LL-900" in decision["prompt"] and "send one mleg order" in decision["prompt"]
+    assert decision.lessons == [Retrieved().as_record()]
+    assert "LL-900" in decision.prompt and "send one mleg order" in decision.prompt
 
 
 async def test_a_lesson_guard_denies_the_entry_before_it_is_sent(make_sim, store, build):
@@ -80,7 +80,7 @@ async def test_a_broken_index_is_recorded_with_the_decision_and_alerted(make_sim
     out = await rig.engine.decide()
     assert out.status == "entered", out.reason
     decision = store.decisions()[0]
-    assert "collection lessons not found" in decision["context"]["lessons_error"]
+    assert "collection lessons not found" in decision.context["lessons_error"]
     [event] = store.events(kind="lessons_unavailable")
     assert event.payload["guards_error"] is None
     [(kind, message)] = rig.alerts.sent

@@ -30,11 +30,11 @@ async def test_a_condor_enters_without_any_greeks_or_iv(make_sim, build, tmp_pat
     trade = store.trades(status="open")[0]
     condor = condor_of(trade)
     decision = store.decisions()[0]
-    ctx = decision["context"]
-    assert decision["action"] == "ENTER" and ctx["strikes"]  # candidates got local deltas
+    ctx = decision.context
+    assert decision.action == "ENTER" and ctx["strikes"]  # candidates got local deltas
     assert all(0 < abs(s["delta"]) < 0.5 for s in ctx["strikes"])
     assert condor.long_put_strike < condor.short_put_strike < ctx["spot"] < condor.short_call_strike < condor.long_call_strike
-    assert decision["context"]["iv"] and 0.03 < decision["context"]["iv"] < 3  # ATM IV implied from mids
+    assert decision.context["iv"] and 0.03 < decision.context["iv"] < 3  # ATM IV implied from mids
     assert [e.payload["date"] for e in store.events(kind=ATM_IV_EVENT)] == ["2026-11-18"]
 
     _, ref_store, ref = await _decide(make_sim, build, tmp_path, "ref", 0.0)

@@ -9,6 +9,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from rowkit import order_row
+
 from stockbot.broker.errors import RejectedError
 from stockbot.trading.executor import OrderExecutor
 from stockbot.domain import BrokerOrder, OptionContract, OptionQuote, OptionRight, OrderIntent, Side
@@ -86,21 +88,21 @@ async def test_fill_during_cancel_is_a_fill_and_no_further_rung_is_sent(store):
     broker = ScriptedBroker(on_cancel="filled", refuse_cancel=True)
     result = await walk(broker, store)
     assert result.status == "filled" and len(broker.orders) == 1
-    assert store.get_order("acct-d1-condor_open-0")["status"] == "filled"
+    assert store.get_order("acct-d1-condor_open-0").status == "filled"
 
 
 async def test_unconfirmed_cancel_stops_the_ladder(store):
     broker = ScriptedBroker(on_cancel="pending_cancel")
     result = await walk(broker, store)
     assert result.status == "unresolved" and len(broker.orders) == 1
-    assert store.get_order("acct-d1-condor_open-0")["status"] == "pending_cancel"
+    assert store.get_order("acct-d1-condor_open-0").status == "pending_cancel"
 
 
 async def test_every_rung_cancelled_and_confirmed_before_the_next(store):
     broker = ScriptedBroker(on_cancel="canceled")
     result = await walk(broker, store)
     assert result.status == "exhausted" and [a.status for a in result.attempts] == ["canceled"] * 3
-    assert len(broker.cancels) == 3 and [o["status"] for o in store.orders()] == ["canceled"] * 3
+    assert len(broker.cancels) == 3 and [o.status for o in store.orders()] == ["canceled"] * 3
 
 
 async def test_a_denied_rung_is_never_sent_or_recorded(store):
@@ -114,7 +116,7 @@ async def test_a_denied_rung_is_never_sent_or_recorded(store):
 
 
 def test_fire_counters_count_the_last_hour_and_the_new_york_day():
-    rows = [{"created_ts": (NOW - timedelta(minutes=m)).isoformat()} for m in (5, 59, 61, 300, 700)]
+    rows = [order_row(created_ts=NOW - timedelta(minutes=m)) for m in (5, 59, 61, 300, 700)]
     # 700 minutes ago is 22:50 New York the day before
     assert order_counts(rows, NOW) == (2, 4)
 

@@ -56,21 +56,21 @@ async def test_local_model_votes_in_a_full_decision_cycle(local_server, make_sim
     rig = build(sim, store, settings)
     out = await rig.engine.decide()
     [decision] = store.decisions()
-    votes = {v["agent"]: v for v in store.votes(decision["decision_id"])}
+    votes = {v.agent: v for v in store.votes(decision.decision_id)}
     assert set(votes) == {"smollm2", "scripted0", "scripted1"}
     local = votes["smollm2"]
-    assert local["model"] == "openai/smollm2-135m" and local["latency_s"] > 0
-    [call] = calls(store, decision_id=decision["decision_id"], model="openai/smollm2-135m")
+    assert local.model == "openai/smollm2-135m" and local.latency_s > 0
+    [call] = calls(store, decision_id=decision.decision_id, model="openai/smollm2-135m")
     # the model really answered: raw text, usage from the server, the schema sent as llama.cpp takes it
     assert call["raw"] and call["prompt_tokens"] > 0 and call["completion_tokens"] > 0
     assert call["response_format"] == "json_object+schema" and not call["estimated"]
-    assert call["raw_sha256"] == local["raw_sha256"]
+    assert call["raw_sha256"] == local.raw_sha256
     parsed = parse_answer(call["raw"], strategy="condor", bounds=ParamBounds.from_settings(settings.condor))
     if parsed.error:  # an invalid answer (out-of-bound numbers included) is a HOLD with the reason
-        assert local["action"] == "HOLD" and local["error"] == parsed.error and local["vote"] is None
+        assert local.action == "HOLD" and local.error == parsed.error and local.vote is None
     else:
-        assert local["action"] == parsed.vote.action and local["error"] is None
+        assert local.action == parsed.vote.action and local.error is None
     # the decision follows the count: 2 scripted ENTERs are the 2 of 3 needed whatever the model says,
     # and the cycle runs to its end: one mleg condor at the sim
-    assert decision["action"] == "ENTER" and out.status == "entered", out
-    assert [o["order_class"] for o in store.orders() if o["purpose"] == "condor_open"][:1] == ["mleg"]
+    assert decision.action == "ENTER" and out.status == "entered", out
+    assert [o.order_class for o in store.orders() if o.purpose == "condor_open"][:1] == ["mleg"]

@@ -7,6 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from rowkit import trade_row
+
 from stockbot.domain import AssetClass, BrokerOrder, Position
 from stockbot.trading.reconcile import (
     AdoptExternal,
@@ -86,8 +88,7 @@ def test_unknown_open_orders_are_adopted_not_cancelled():
 
 
 def test_structures_from_trades_sums_signed_legs():
-    views = structures_from_trades([{"structure_id": "c1", "legs": [{"symbol": SC, "qty": "-1"},
-                                                                   {"symbol": LC, "qty": 1}]}])
+    views = structures_from_trades([trade_row(structure_id="c1", legs=((SC, "-1"), (LC, 1)))])
     assert views == [StructureView("c1", {SC: D(-1), LC: D(1)})]
 
 

@@ -64,10 +64,10 @@ async def test_incomplete_condor_is_closed_shorts_before_longs(make_sim, store, 
     assert set(deletes[:2]) == {legs["short_call"], legs["short_put"]} and deletes[2:] == [legs["long_call"]]
     assert report.orphans == ("condor-old-1",) and report.closed_structures == ("condor-old-1",)
     closed = store.trades(status="closed")[0]
-    assert closed["meta"]["close_reason"] == "orphan" and closed["meta"]["close_method"] == "close_position"
+    assert closed.meta["close_reason"] == "orphan" and closed.meta["close_method"] == "close_position"
     assert await rig.broker.positions() == []
     # the three close_position() orders are known to the store (they are ours, not external)
-    assert sorted(o["symbol"] for o in store.orders(status="filled")) == sorted(deletes)
+    assert sorted(o.symbol for o in store.orders(status="filled")) == sorted(deletes)
 
 
 async def test_restart_between_post_and_store_update_books_exactly_one_condor(make_sim, tmp_path, build,
@@ -82,7 +82,7 @@ async def test_restart_between_post_and_store_update_books_exactly_one_condor(ma
                            decision_id="condor-crash")
     first.record_order_intent(intent)
     await rig.broker.submit(intent)
-    assert first.get_order(intent.client_order_id)["status"] == "submitting"
+    assert first.get_order(intent.client_order_id).status == "submitting"
     first.close()
 
     second = Store(path)  # the restarted daemon: same state file, fresh objects
@@ -93,9 +93,9 @@ async def test_restart_between_post_and_store_update_books_exactly_one_condor(ma
     assert report.booked == (("condor-crash", "opened"),) and report.orphans == ()
     assert rig.requests("DELETE", prefix="/v2/positions") == [] and len(rig.order_posts()) == 1
     [trade] = second.trades(status="open")
-    assert trade["structure_id"] == "condor-crash" and Decimal(trade["entry_price"]) == condor.credit_natural
+    assert trade.structure_id == "condor-crash" and trade.entry_price == condor.credit_natural
     assert {p.symbol: p.qty for p in await rig.broker.positions()} == {
-        leg["symbol"]: Decimal(leg["qty"]) for leg in trade["legs"]}
+        leg.symbol: leg.qty for leg in trade.legs}
     assert (await rig.reconciler.run()).clean
     assert (await rig.engine.decide()).status == "hold"  # unblocked
     second.close()
@@ -112,7 +112,7 @@ async def test_restart_after_the_fill_was_acknowledged_but_before_the_trade_was_
     condor = await a_condor(rig)
     intent = condor_intent(condor, 1, -condor.credit_natural, "eng-condor-ack-condor_open-0", decision_id="condor-ack")
     order = await rig.executor.submit(intent)  # intent stored, POSTed, the fill acknowledged in the store...
-    assert order.status == "filled" and first.get_order(intent.client_order_id)["status"] == "filled"
+    assert order.status == "filled" and first.get_order(intent.client_order_id).status == "filled"
     assert first.trades() == []  # ...and the process died before the trade was written
     first.close()
 
@@ -123,7 +123,7 @@ async def test_restart_after_the_fill_was_acknowledged_but_before_the_trade_was_
     assert rig.requests("DELETE", prefix="/v2/positions") == [] and len(rig.order_posts()) == 1
     [trade] = second.trades(status="open")
     assert {p.symbol: p.qty for p in await rig.broker.positions()} == {
-        leg["symbol"]: Decimal(leg["qty"]) for leg in trade["legs"]}
+        leg.symbol: leg.qty for leg in trade.legs}
     again = await rig.reconciler.run()
     assert again.clean and len(second.trades()) == 1  # booking is idempotent
     second.close()
@@ -144,7 +144,7 @@ async def test_restart_after_a_closing_fill_was_acknowledged_books_its_pnl(make_
     [trade] = first.trades(status="open")
     closing = condor_intent(condor, 1, None, "eng-condor-cl-condor_close-0", closing=True, decision_id="condor-cl")
     order = await rig.executor.submit(closing)  # the close filled and was acknowledged in the store...
-    assert order.status == "filled" and first.get_order(closing.client_order_id)["status"] == "filled"
+    assert order.status == "filled" and first.get_order(closing.client_order_id).status == "filled"
     assert first.trades(status="open")  # ...and the process died before the trade was closed
     first.close()
 
@@ -153,9 +153,9 @@ async def test_restart_after_a_closing_fill_was_acknowledged_books_its_pnl(make_
     report = await rig.reconciler.run(startup=True)
     assert report.booked == (("condor-cl", "closed"),) and report.closed_structures == ()
     [closed] = second.trades(status="closed")
-    assert closed["meta"]["close_reason"] == "recovered_fill"
-    assert closed["exit_client_order_id"] == closing.client_order_id
-    assert closed["pnl"] is not None and Decimal(str(closed["exit_price"])) > 0
+    assert closed.meta["close_reason"] == "recovered_fill"
+    assert closed.exit_client_order_id == closing.client_order_id
+    assert closed.pnl is not None and closed.exit_price > 0
     assert rig.requests("DELETE", prefix="/v2/positions") == [] and len(rig.order_posts()) == 2
     again = await rig.reconciler.run()
     assert again.clean and len(second.trades(status="closed")) == 1  # booking is idempotent
@@ -174,11 +174,11 @@ async def test_stale_working_entry_is_cancelled_not_left_to_fill(make_sim, store
                          legs=condor_leg, limit_price=Decimal("-4.90"), order_class=OrderClass.MLEG,
                          asset_class=AssetClass.OPTION, purpose="condor_open", decision_id="condor-stale")
     order = await rig.executor.submit(intent)  # far from the market: it rests
-    assert order.is_open and store.get_order(intent.client_order_id)["status"] in ("new", "accepted")
+    assert order.is_open and store.get_order(intent.client_order_id).status in ("new", "accepted")
     report = await rig.reconciler.run()
 
     assert report.resolved == ((intent.client_order_id, "canceled"),) and report.booked == ()
-    assert store.get_order(intent.client_order_id)["status"] == "canceled"
+    assert store.get_order(intent.client_order_id).status == "canceled"
     assert await rig.broker.positions() == [] and store.trades() == []
 
 
@@ -207,7 +207,7 @@ async def test_structure_closed_elsewhere_is_marked_closed(make_sim, store, buil
     report = await rig.reconciler.run()
 
     assert report.closed_structures == ("condor-gone",) and report.closed == ()
-    assert store.trades(status="closed")[0]["meta"]["close_reason"] == "closed_elsewhere"
+    assert store.trades(status="closed")[0].meta["close_reason"] == "closed_elsewhere"
     assert [f.kind for f in rig.captured] == ["reconcile_mismatch"]
 
 
@@ -232,7 +232,7 @@ async def test_startup_refuses_when_an_order_cannot_be_resolved(make_sim, store,
 
     with pytest.raises(ReconcileError, match="eng-d-open-0"):
         await rig.reconciler.run(startup=True)
-    assert store.get_order("eng-d-open-0")["status"] == "unknown"
+    assert store.get_order("eng-d-open-0").status == "unknown"
     report = await rig.reconciler.run()  # a running daemon keeps going, blocked and alerting
     assert report.unresolved == ("eng-d-open-0",) and [k for k, _ in rig.alerts.sent] == ["reconcile_failed"]
     assert (await rig.engine.decide()).status == "blocked"

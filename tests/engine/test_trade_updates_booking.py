@@ -62,9 +62,9 @@ async def test_a_fill_pushed_by_the_stream_is_booked_once_even_when_the_event_re
     await release(rig)
     await wait_for(lambda: booker.counts["booked"] == 1 and booker.counts["duplicate"] >= 1, what="booked")
     await booker.drain()
-    assert rig.store.get_order(intent.client_order_id)["status"] == "filled"
+    assert rig.store.get_order(intent.client_order_id).status == "filled"
     [trade] = rig.store.trades(status="open")
-    assert trade["structure_id"] == "tu-dup" and len(opened_events(rig.store)) == 1
+    assert trade.structure_id == "tu-dup" and len(opened_events(rig.store)) == 1
     assert [e.payload["effect"] for e in rig.store.events(kind="trade_update_booked")] == ["opened"]
     report = await rig.reconciler.run()  # the poll-side path finds it booked
     assert report.booked == () and len(rig.store.trades()) == 1 and len(opened_events(rig.store)) == 1
@@ -84,10 +84,10 @@ async def test_a_fill_the_silent_stream_never_sent_is_booked_by_the_reconciler_o
     await release(rig)
     await wait_for(lambda: booker.counts["booked"] == 1, what="the next fill booked")
     await booker.drain()
-    assert {t["structure_id"] for t in rig.store.trades()} == {"tu-silent", "tu-after"}
+    assert {t.structure_id for t in rig.store.trades()} == {"tu-silent", "tu-after"}
     assert len(opened_events(rig.store)) == 2
-    assert rig.store.get_order(intent.client_order_id)["status"] == "filled"
-    assert rig.store.get_order(follow.client_order_id)["status"] == "filled"
+    assert rig.store.get_order(intent.client_order_id).status == "filled"
+    assert rig.store.get_order(follow.client_order_id).status == "filled"
 
 
 async def test_a_fill_while_the_stream_is_down_is_booked_by_the_reconciler_once(streamed):

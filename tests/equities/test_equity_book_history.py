@@ -15,6 +15,7 @@ from stockbot.strategies.equity.book import CLOSE_PURPOSE, OPEN_PURPOSE, book_cl
 from stockbot.strategies.equity.history import HistoryLoader, history_from_bars
 from stockbot.strategies.equity.universes import UniverseError, load_universe
 from stockbot.store import Store
+from stockbot.store_rows import TradeLeg
 
 NOW = datetime(2026, 11, 18, 15, 30, tzinfo=timezone.utc)
 
@@ -32,17 +33,17 @@ def test_long_adds_average_and_partial_close_books_pnl(store):
     book_open(store, strategy="equity", symbol="AAPL", side="long", qty=Decimal(10), price=Decimal(110),
               decision_id="d2", version="a-conservative-2026-11-19", client_order_id="c2", now=NOW)
     t = open_trades(store, "equity")["AAPL"]
-    assert Decimal(t["qty"]) == 20 and Decimal(t["entry_price"]) == 105
+    assert t.qty == 20 and t.entry_price == 105
     # the reconciler's view of the structure equals the position this strategy owns
     assert structures_from_trades([t])[0].legs == {"AAPL": Decimal(20)}
     assert book_close(store, t, qty=Decimal(5), price=Decimal(115), client_order_id="x1", reason="trim",
                       now=NOW) == Decimal(50)
     t = open_trades(store, "equity")["AAPL"]
-    assert Decimal(t["qty"]) == 15 and t["legs"] == [{"symbol": "AAPL", "qty": "15"}]
+    assert t.qty == 15 and t.legs == (TradeLeg("AAPL", Decimal(15)),)
     assert book_close(store, t, qty=Decimal(15), price=Decimal(95), client_order_id="x2", reason="left",
                       now=NOW) == Decimal(-150)
     closed = store.trades(status="closed")[0]
-    assert Decimal(closed["pnl"]) == Decimal(-100) and closed["meta"]["close_reason"] == "left"
+    assert closed.pnl == Decimal(-100) and closed.meta["close_reason"] == "left"
     assert open_trades(store, "equity") == {}
 
 
@@ -50,12 +51,12 @@ def test_short_pnl_is_inverted_and_unknown_prices_stay_unknown(store):
     book_open(store, strategy="index", symbol="TSLA", side="short", qty=Decimal(4), price=Decimal(200),
               decision_id="d1", version="v", client_order_id="c1", now=NOW)
     t = open_trades(store, "index")["TSLA"]
-    assert t["legs"] == [{"symbol": "TSLA", "qty": "-4"}]
+    assert t.legs == (TradeLeg("TSLA", Decimal(-4)),)
     assert book_close(store, t, qty=Decimal(2), price=Decimal(150), client_order_id=None, reason="trim",
                       now=NOW) == Decimal(100)
     t = open_trades(store, "index")["TSLA"]
     assert book_close(store, t, qty=Decimal(2), price=None, client_order_id=None, reason="left", now=NOW) is None
-    assert store.trades(status="closed")[0]["pnl"] is None  # never a made-up P&L
+    assert store.trades(status="closed")[0].pnl is None  # never a made-up P&L
     assert open_trades(store, "equity") == {}  # strategies do not see each other's trades
 
 
@@ -75,7 +76,7 @@ def test_fills_missed_by_a_crash_are_booked_once(store):
                                           purpose=OPEN_PURPOSE))  # still submitting: the reconciler's
     assert recover_fills(store, "equity", version="v", now=NOW) == ["c-open"]
     t = open_trades(store, "equity")["MSFT"]
-    assert t["meta"]["side"] == "short" and t["legs"] == [{"symbol": "MSFT", "qty": "-10"}]
+    assert t.meta["side"] == "short" and t.legs == (TradeLeg("MSFT", Decimal(-10)),)
     assert recover_fills(store, "equity", version="v", now=NOW) == []  # idempotent
     # A close we stopped waiting for after 4 of 10 had filled (and booked) kept filling afterwards.
     _filled_order(store, "c-close", "MSFT", "buy", 4, "450", CLOSE_PURPOSE, status="partially_filled")
@@ -86,7 +87,7 @@ def test_fills_missed_by_a_crash_are_booked_once(store):
     assert recover_fills(store, "equity", version="v", now=NOW) == ["c-close"]  # the other 6, once
     assert recover_fills(store, "equity", version="v", now=NOW) == []
     closed = store.trades(status="closed")[0]
-    assert Decimal(closed["pnl"]) == Decimal(500) and open_trades(store, "equity") == {}
+    assert closed.pnl == Decimal(500) and open_trades(store, "equity") == {}
     assert store.events(kind="equity_fills_recovered")
 
 

@@ -93,8 +93,8 @@ async def test_conservative_is_long_only_within_one_times_equity(make_sim, store
     assert all(p.qty > 0 for p in positions) and gross <= Decimal(100_000)
     assert all(abs(p.market_value) <= Decimal(20_000) * Decimal("1.01") for p in positions)  # 20% cap
     decision = store.decisions(limit=1)[0]
-    assert decision["params"]["strategy_version"] == "eq-conservative-2026-11-18"
-    assert decision["context"]["profile"] == "conservative" and len(store.votes(decision["decision_id"])) == 3
+    assert decision.params["strategy_version"] == "eq-conservative-2026-11-18"
+    assert decision.context["profile"] == "conservative" and len(store.votes(decision.decision_id)) == 3
     # Everything was sent market, once, with the client id stored first.
     assert {p["body"]["type"] for p in order_posts(sim)} == {"market"}
     assert all(store.get_order(p["body"]["client_order_id"]) for p in order_posts(sim))
@@ -165,7 +165,7 @@ async def test_hold_votes_send_nothing_but_are_recorded(make_sim, store):
     await engine.train()
     out = await engine.decide()
     assert out.status == "hold" and not order_posts(sim)
-    assert store.decisions(limit=1)[0]["action"] == "HOLD"
+    assert store.decisions(limit=1)[0].action == "HOLD"
 
 
 async def test_a_lesson_guard_denies_one_symbol_and_the_rest_trades(make_sim, store):
@@ -242,9 +242,9 @@ async def test_an_ambiguous_submit_is_looked_up_and_booked_once(make_sim, store)
     assert len(symbols) == len(set(symbols)) == 2  # never re-sent
     assert store.events(kind="order_ambiguous")
     trades = store.trades(status="open")
-    assert sorted(t["meta"]["symbol"] for t in trades) == sorted(symbols)
+    assert sorted(t.meta["symbol"] for t in trades) == sorted(symbols)
     held = {p.symbol: p.qty for p in await engine.deps.broker.positions()}
-    assert {t["meta"]["symbol"]: Decimal(t["qty"]) for t in trades} == held
+    assert {t.meta["symbol"]: t.qty for t in trades} == held
 
 
 async def test_jobs_train_only_when_the_model_is_missing_or_old(make_sim, store):

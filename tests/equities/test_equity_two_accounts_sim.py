@@ -177,9 +177,9 @@ async def run_account(account: str, sim: SimServer, smtp_port: int | None, week:
         clock = await engine.deps.broker.clock()
         results[account]["grades"] = await grader.run(clock.ts.astimezone(NY).date())
         results[account]["decisions"] = store.decisions(limit=20)
-        results[account]["votes"] = [v for d in results[account]["decisions"] for v in store.votes(d["decision_id"])]
+        results[account]["votes"] = [v for d in results[account]["decisions"] for v in store.votes(d.decision_id)]
         results[account]["trades"] = store.trades()
-        results[account]["known_ids"] = {o["client_order_id"] for o in store.orders()}
+        results[account]["known_ids"] = {o.client_order_id for o in store.orders()}
     finally:
         store.close()
 
@@ -220,10 +220,10 @@ async def test_two_index_accounts_trade_side_by_side_and_stay_isolated(sim, smtp
         assert second.execution.closed, "the second week's slate should differ from the first's"
         closes = [q for q in sim.state.requests.query(method="DELETE", path_prefix="/v2/positions/", key_id=key)]
         assert len(closes) >= len(second.execution.closed)
-        closed_trades = [t for t in r["trades"] if t["status"] == "closed"]
-        assert closed_trades and all(t["pnl"] is not None for t in closed_trades)
+        closed_trades = [t for t in r["trades"] if t.status == "closed"]
+        assert closed_trades and all(t.pnl is not None for t in closed_trades)
         # the reconciler agrees with the book: nothing to close, nothing external
-        opened = [t for t in r["trades"] if t["status"] == "open"]
+        opened = [t for t in r["trades"] if t.status == "open"]
         rp = reconcile_plan(r["positions"], r["open_orders"], structures_from_trades(opened), [], r["known_ids"])
         assert rp.clean, rp
 
@@ -239,12 +239,12 @@ async def test_two_index_accounts_trade_side_by_side_and_stay_isolated(sim, smtp
         decisions = [d for d in r["decisions"]]
         assert len(decisions) == 3  # two trading decisions and one advisory one
         for d in decisions:
-            assert {c["symbol"] for c in d["context"]["proposed"]} <= set(universe.constituents)
-            assert {p["symbol"] for p in d["params"].get("slate", [])} <= set(universe.constituents)
-            assert d["params"]["strategy_version"].startswith(f"{account}-max_aggro-")
+            assert {c["symbol"] for c in d.context["proposed"]} <= set(universe.constituents)
+            assert {p["symbol"] for p in d.params.get("slate", [])} <= set(universe.constituents)
+            assert d.params["strategy_version"].startswith(f"{account}-max_aggro-")
         # the pushy agents really did vote for the foreign symbol; it went nowhere
-        pushed = {p["symbol"] for v in r["votes"] if v["vote"] and v["vote"].get("equity")
-                  for p in v["vote"]["equity"]["slate"]}
+        pushed = {p["symbol"] for v in r["votes"] if v.vote and v.vote.get("equity")
+                  for p in v.vote["equity"]["slate"]}
         assert foreign in pushed and foreign not in ordered
         unproposed = pushed - {c.symbol for c in first.proposed} - {c.symbol for c in second.proposed} - {foreign}
         assert unproposed and not (unproposed & ordered), "an unproposed pick must never be ordered"

@@ -196,7 +196,7 @@ async def test_unknown_order_state_blocks_entries(make_loop, record):
     loop.learn(Failure("reconcile_mismatch", "engine.reconcile", f"start-up reconciliation failed: {err.value}",
                        {"reason": "order state unknown"}), expect="LL-290")
     # the repeat: while an order's fate is unknown, no new entry is decided (the engine returns "blocked")
-    assert [o["client_order_id"] for o in orders_in_flight(loop.store)] == ["unknown-0"]
+    assert [o.client_order_id for o in orders_in_flight(loop.store)] == ["unknown-0"]
     loop.sim.state.faults.remove(rule.id)
     await Reconciler(ACCOUNT, loop.broker, loop.store, executor, booker=CondorBooker(loop.store, loop.broker)).run(startup=True)
     assert orders_in_flight(loop.store) == []

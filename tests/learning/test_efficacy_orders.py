@@ -223,11 +223,11 @@ async def test_fill_while_down(make_loop, record):
     intent = stock("down-0")
     loop.store.record_order_intent(intent)  # durable before the POST...
     await loop.broker.submit(intent)  # ...then the process dies before recording the fill
-    assert loop.store.get_order("down-0")["status"] == "submitting"
+    assert loop.store.get_order("down-0").status == "submitting"
     loop.learn(Failure("reconcile_mismatch", "engine.reconcile", "order filled while the daemon was down: local "
                        "state still shows it open", {"reason": "order state unknown after restart"}), expect="LL-290")
     executor = OrderExecutor(loop.broker, loop.store, lookup_delay_s=0.01)
     await Reconciler(ACCOUNT, loop.broker, loop.store, executor, booker=CondorBooker(loop.store, loop.broker)).run(startup=True)
-    assert loop.store.get_order("down-0")["status"] == "filled"
+    assert loop.store.get_order("down-0").status == "filled"
     assert executor.pending() == []
     record("fills while down", "code", "start-up reconciliation resolves every unknown order at the broker first")

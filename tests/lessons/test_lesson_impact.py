@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from lesson_helpers import condor_intent
+from rowkit import decision_row, order_row
 
 from stockbot.domain import AssetClass, OrderClass, OrderIntent, PositionIntent, Side
 from stockbot.lessons.cli import add_subparser
@@ -14,6 +16,7 @@ from stockbot.lessons.files import LessonStore
 from stockbot.lessons.guards import parse_guard
 from stockbot.lessons.impact import intent_from_record, replay
 from stockbot.store import Store, dumps
+from stockbot.store_rows import OrderRow
 
 NOW = datetime(2026, 3, 20, 15, tzinfo=timezone.utc)
 
@@ -25,8 +28,10 @@ def run(*argv: str) -> int:
     return args.func(args)
 
 
-def order_row(intent: OrderIntent, ts: datetime) -> dict:
-    return {"created_ts": ts.isoformat(), "decision_id": intent.decision_id, "intent": dumps(intent)}
+def intent_row(intent: OrderIntent, ts: datetime) -> OrderRow:
+    """The order row the store holds for ``intent`` (its intent as the stored JSON)."""
+    return order_row(client_order_id=intent.client_order_id, created_ts=ts, decision_id=intent.decision_id,
+                     intent=json.loads(dumps(intent)))
 
 
 def test_intent_round_trips_through_the_record():
@@ -36,16 +41,16 @@ def test_intent_round_trips_through_the_record():
 
 def test_replay_counts_dates_and_trades_inside_the_window():
     decisions = [
-        {"decision_id": "d1", "ts": (NOW - timedelta(days=2)).isoformat(), "strategy": "condor", "action": "ENTER",
-         "context": {"symbol": "SPY", "iv_rank": {"value": 0.2}}, "params": {}},
-        {"decision_id": "d2", "ts": (NOW - timedelta(days=1)).isoformat(), "strategy": "condor", "action": "ENTER",
-         "context": {"symbol": "SPY", "iv_rank": {"value": 0.6}}, "params": {}},
-        {"decision_id": "d3", "ts": (NOW - timedelta(days=40)).isoformat(), "strategy": "condor", "action": "ENTER",
-         "context": {"symbol": "SPY", "iv_rank": 0.1}, "params": {}},
-        {"decision_id": "d4", "ts": (NOW - timedelta(days=3)).isoformat(), "strategy": "condor", "action": "HOLD",
-         "context": {"symbol": "SPY", "iv_rank": 0.1}, "params": {}},
+        decision_row(decision_id="d1", ts=NOW - timedelta(days=2), strategy="condor", action="ENTER",
+                     context={"symbol": "SPY", "iv_rank": {"value": 0.2}}),
+        decision_row(decision_id="d2", ts=NOW - timedelta(days=1), strategy="condor", action="ENTER",
+                     context={"symbol": "SPY", "iv_rank": {"value": 0.6}}),
+        decision_row(decision_id="d3", ts=NOW - timedelta(days=40), strategy="condor", action="ENTER",
+                     context={"symbol": "SPY", "iv_rank": 0.1}),
+        decision_row(decision_id="d4", ts=NOW - timedelta(days=3), strategy="condor", action="HOLD",
+                     context={"symbol": "SPY", "iv_rank": 0.1}),
     ]
-    orders = [order_row(condor_intent(decision_id="d1", client_order_id="c-d1"), NOW - timedelta(days=2))]
+    orders = [intent_row(condor_intent(decision_id="d1", client_order_id="c-d1"), NOW - timedelta(days=2))]
     guard = parse_guard({"kind": "min_iv_rank", "value": 0.3}, "LL-950")
     impact = replay(guard, orders, decisions, account="a", now=NOW, days=30)
     # d1's order (IV rank 0.2) is blocked; d2 recorded no order and passes; d3 is too old; d4 is a HOLD
@@ -57,7 +62,7 @@ def test_replay_counts_dates_and_trades_inside_the_window():
                          asset_class=AssetClass.EQUITY, position_intent=PositionIntent.SELL_TO_CLOSE,
                          purpose="exit")
     broad = parse_guard({"kind": "block_symbol", "symbol": "SPY"}, "LL-951")
-    impact = replay(broad, orders + [order_row(closes, NOW)], decisions, account="a", now=NOW, days=30)
+    impact = replay(broad, orders + [intent_row(closes, NOW)], decisions, account="a", now=NOW, days=30)
     assert {r.ref for r in impact.blocked} == {"c-d1", "d2"}  # a close is never blocked by an entry guard
 
 

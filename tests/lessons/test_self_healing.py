@@ -52,7 +52,7 @@ def test_rejected_legged_condor_becomes_a_guard_that_stops_the_repeat(embedder):
         assert lesson.id in prompt_block(retrieved)
         store.record_decision("d-2", strategy="condor", action="ENTER", params={}, reason="test",
                               lessons=[r.as_record() for r in retrieved], prompt=prompt_block(retrieved))
-        assert store.decisions(1)[0]["lessons"][0]["id"] == lesson.id
+        assert store.decisions(1)[0].lessons[0]["id"] == lesson.id
 
         # 4. the repeat is denied by the learned guard; the corrected atomic order passes
         repeat = condor_intent(OrderClass.SIMPLE, client_order_id="cond-2")

@@ -112,7 +112,7 @@ async def test_orphan_put_is_closed_learned_and_not_repeated(embedder):
             assert first.lesson_id in prompt.text()
             store.record_decision("d-next", strategy="condor", action="ENTER", params={}, reason="after lesson",
                                   lessons=[r.as_record() for r in retrieved], prompt=prompt_block(retrieved))
-            assert first.lesson_id in [x["id"] for x in store.decisions(1)[0]["lessons"]]
+            assert first.lesson_id in [x["id"] for x in store.decisions(1)[0].lessons]
 
             # 4. the repeat is denied by the learned guard, so nothing reaches the exchange
             posts_before = len(sim.state.requests.query(method="POST", path="/v2/orders"))

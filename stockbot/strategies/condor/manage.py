@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
-from typing import Any, Mapping
+from typing import Mapping
 
 import structlog
 
@@ -23,6 +23,7 @@ from stockbot.broker.errors import BrokerError
 from stockbot.trading.executor import make_client_order_id
 from stockbot.domain import (AccountSnapshot, AssetClass, Clock, OptionQuote, OrderIntent, PositionIntent, Side,
                              TradeContext)
+from stockbot.store_rows import TradeRow
 from stockbot.trading.deps import EngineDeps
 from stockbot.trading.ladder import Attempt, Check, LadderResult, OrderLadder
 from stockbot.strategies.condor.trades import STRATEGY, condor_of, net_price, record_close, reduce_trade
@@ -82,7 +83,7 @@ class CondorManager:
     async def manage(self) -> list[ManageOutcome]:
         """One management pass over the open condor trades (broker faults are per trade)."""
         d = self.deps
-        trades = [t for t in d.store.trades(status="open") if t["strategy"] == STRATEGY]
+        trades = [t for t in d.store.trades(status="open") if t.strategy == STRATEGY]
         if not trades:
             return []
         try:
@@ -90,29 +91,29 @@ class CondorManager:
             held = {p.symbol: p.qty for p in await d.broker.positions()}
         except BrokerError as exc:
             await d.notifier.failure(Failure.from_exception("engine.manage", exc, job="manage", kind="broker_error"))
-            return [ManageOutcome(t["structure_id"], "error", f"broker unavailable: {exc}") for t in trades]
+            return [ManageOutcome(t.structure_id, "error", f"broker unavailable: {exc}") for t in trades]
         taken_at = d.now()
         await d.observe(account)
         expected: dict[str, Decimal] = defaultdict(Decimal)  # two condors may share a contract
         for trade in trades:
-            for leg in trade["legs"]:
-                expected[leg["symbol"]] += Decimal(str(leg["qty"]))
+            for leg in trade.legs:
+                expected[leg.symbol] += leg.qty
         out = []
         for trade in trades:
-            intact = all(held.get(leg["symbol"]) == expected[leg["symbol"]] for leg in trade["legs"])
+            intact = all(held.get(leg.symbol) == expected[leg.symbol] for leg in trade.legs)
             try:
                 out.append(await self._one(trade, account, clock, intact, len(held), taken_at))
             except BrokerError as exc:
                 await d.notifier.failure(Failure.from_exception("engine.manage", exc, job="manage", kind="broker_error",
-                                                                structure_id=trade["structure_id"]))
-                out.append(ManageOutcome(trade["structure_id"], "error", f"{type(exc).__name__}: {exc}"))
+                                                                structure_id=trade.structure_id))
+                out.append(ManageOutcome(trade.structure_id, "error", f"{type(exc).__name__}: {exc}"))
         return out
 
-    async def _one(self, trade: Mapping[str, Any], account: AccountSnapshot, clock: Clock, intact: bool,
+    async def _one(self, trade: TradeRow, account: AccountSnapshot, clock: Clock, intact: bool,
                    open_positions: int, taken_at: datetime) -> ManageOutcome:
-        d, sid = self.deps, trade["structure_id"]
+        d, sid = self.deps, trade.structure_id
         condor = condor_of(trade)
-        if condor is None or trade.get("entry_price") in (None, ""):
+        if condor is None or trade.entry_price is None:
             return ManageOutcome(sid, "error", "stored trade is not one priced iron condor; reconciliation decides")
         if d.orders_in_flight(sid):
             return ManageOutcome(sid, "skipped", "an order of this condor is in flight; reconciliation resolves it")
@@ -123,7 +124,7 @@ class CondorManager:
         quotes = await d.broker.option_quotes(list(condor.symbols))
         priced = closing_debits(condor, quotes)
         market_now = clock.ts + (d.now() - taken_at)
-        credit = Decimal(str(trade["entry_price"]))
+        credit = trade.entry_price
         verdict = manage_decision(condor, priced[0] if priced else None, market_now, d.settings.condor,
                                   entry_credit=credit)
         if isinstance(verdict, Hold):
@@ -133,11 +134,11 @@ class CondorManager:
                                                       "debit_mid": priced[0] if priced else None})
         return await self._close(trade, condor, verdict, priced, account, clock, open_positions, taken_at)
 
-    async def _close(self, trade: Mapping[str, Any], condor: IronCondor, verdict: Close,
+    async def _close(self, trade: TradeRow, condor: IronCondor, verdict: Close,
                      priced: tuple[Decimal, Decimal, datetime] | None, account: AccountSnapshot, clock: Clock,
                      open_positions: int, taken_at: datetime) -> ManageOutcome:
-        d, sid = self.deps, trade["structure_id"]
-        qty = Decimal(str(trade["qty"]))
+        d, sid = self.deps, trade.structure_id
+        qty = trade.qty
         if priced is not None:
             prices: list[Decimal | None] = list(closing_prices(condor, priced[0], priced[1], d))
         elif verdict.reason is CloseReason.EXPIRATION:
@@ -160,7 +161,7 @@ class CondorManager:
                                   trade=trade_ctx, is_closing=True, quote_age_s=age)
 
         def make(rung: int, price: Decimal | None) -> OrderIntent:
-            n = sum(1 for o in d.store.orders() if o["decision_id"] == sid and o["purpose"] == PURPOSE)
+            n = sum(1 for o in d.store.orders() if o.decision_id == sid and o.purpose == PURPOSE)
             return condor_intent(condor, qty, price, make_client_order_id(d.account, sid, PURPOSE, n),
                                  closing=True, decision_id=sid)
 
@@ -181,13 +182,13 @@ class CondorManager:
         d.store.append_event("condor_close_not_filled", {"structure_id": sid, "rungs": len(result.attempts)})
         return ManageOutcome(sid, "not_filled", result.reason, attempts=result.attempts)
 
-    def _book_fill(self, trade: Mapping[str, Any], result: LadderResult, verdict: Close) -> ManageOutcome:
+    def _book_fill(self, trade: TradeRow, result: LadderResult, verdict: Close) -> ManageOutcome:
         order = result.order
         assert order is not None
         debit = net_price(order)
         if debit is None:
             debit = result.attempts[-1].limit_price  # a limit fills at that price or better
-        sid, qty = trade["structure_id"], Decimal(str(trade["qty"]))
+        sid, qty = trade.structure_id, trade.qty
         if order.filled_qty < qty:
             reduce_trade(self.deps.store, trade, closed_qty=order.filled_qty, debit=debit,
                          client_order_id=order.client_order_id)
@@ -198,23 +199,23 @@ class CondorManager:
         return ManageOutcome(sid, "closed", f"{verdict.reason.value}: {verdict.detail}", debit=debit, pnl=pnl,
                              attempts=result.attempts)
 
-    async def _leg_by_leg(self, trade: Mapping[str, Any], condor: IronCondor, verdict: Close, result: LadderResult,
+    async def _leg_by_leg(self, trade: TradeRow, condor: IronCondor, verdict: Close, result: LadderResult,
                           check: Check) -> ManageOutcome:
         """Close each leg through close_position(): every short first; longs only once no short is left."""
-        d, sid = self.deps, trade["structure_id"]
+        d, sid = self.deps, trade.structure_id
         err = result.error
-        intent = condor_intent(condor, Decimal(str(trade["qty"])), result.attempts[-1].limit_price,
+        intent = condor_intent(condor, trade.qty, result.attempts[-1].limit_price,
                                result.attempts[-1].client_order_id, closing=True, decision_id=sid)
         await d.notifier.failure(Failure.for_order(
             "order_rejected", "engine.manage", f"closing mleg of condor {sid} rejected: {err}", intent,
             impact="condor closed leg by leg through close_position() instead",
             code=getattr(err, "code", None), http_status=getattr(err, "status", None), error=str(err)))
         d.store.append_event("condor_close_leg_by_leg", {"structure_id": sid, "error": str(err)})
-        legs = sorted(trade["legs"], key=lambda leg: (Decimal(str(leg["qty"])) > 0, leg["symbol"]))
+        legs = sorted(trade.legs, key=lambda leg: (leg.qty > 0, leg.symbol))
         net: Decimal | None = Decimal(0)  # per-share debit of the whole condor, from the legs' fills
-        qty = Decimal(str(trade["qty"]))
+        qty = trade.qty
         for leg in legs:
-            symbol = leg["symbol"]
+            symbol = leg.symbol
             pos = await d.broker.position(symbol)
             if pos is None or pos.qty == 0:
                 net = None  # gone meanwhile (closed elsewhere): the exit price is unknown

@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any, Mapping
+from typing import Mapping
 
 from stockbot.domain import BrokerOrder
 from stockbot.store import Store
+from stockbot.store_rows import OrderRow, TradeRow
 from stockbot.strategies.condor.trades import apply_resolved
 from stockbot.trading.port import Broker
 
 
-def _filled_some(row: Mapping[str, Any]) -> bool:
+def _filled_some(row: OrderRow) -> bool:
     """An order the store knows ended with at least part of it filled."""
-    if row.get("status") == "filled":
+    if row.status == "filled":
         return True
-    return row.get("status") in ("canceled", "expired") and Decimal(str(row.get("filled_qty") or 0)) > 0
+    return row.status in ("canceled", "expired") and row.filled_qty > 0
 
 
-def _unbooked(row: Mapping[str, Any], trades: Mapping[str, Mapping[str, Any]]) -> bool:
+def _unbooked(row: OrderRow, trades: Mapping[str, TradeRow]) -> bool:
     """Is this filled condor order's effect missing from ``trades`` (structure id -> trade)?"""
-    trade = trades.get(row["decision_id"])
-    if row.get("purpose") == "condor_open":
+    trade = trades.get(row.decision_id or "")
+    if row.purpose == "condor_open":
         return trade is None
-    if row.get("purpose") == "condor_close":
-        if trade is None or trade.get("status") != "open":
+    if row.purpose == "condor_close":
+        if trade is None or trade.status != "open":
             return False
-        partials = (trade.get("meta") or {}).get("partial_closes") or []
-        return all(p.get("client_order_id") != row["client_order_id"] for p in partials)
+        partials = trade.meta.get("partial_closes") or []
+        return all(p.get("client_order_id") != row.client_order_id for p in partials)
     return False
 
 
@@ -40,19 +40,19 @@ async def book_unbooked_fills(store: Store, broker: Broker) -> list[tuple[str, s
     already applied is never counted twice. Without this, the restart would find the legs gone
     and call the trade "closed elsewhere" with no P&L."""
     rows = sorted((r for status in ("filled", "canceled", "expired") for r in store.orders(status=status)
-                   if r.get("decision_id") and _filled_some(r)), key=lambda r: r["created_ts"])
-    trades = {t["structure_id"]: t for t in store.trades()}  # read once: this runs every cycle
+                   if r.decision_id and _filled_some(r)), key=lambda r: r.created_ts)
+    trades = {t.structure_id: t for t in store.trades()}  # read once: this runs every cycle
     booked = []
     for row in rows:
         if not _unbooked(row, trades):
             continue
-        order = await broker.order_by_client_id(row["client_order_id"])
+        order = await broker.order_by_client_id(row.client_order_id)
         if order is None:
             continue
         effect = apply_resolved(store, row, order)
-        if effect:
-            booked.append((row["decision_id"], effect))
-            trades = {t["structure_id"]: t for t in store.trades()}
+        if effect and row.decision_id:
+            booked.append((row.decision_id, effect))
+            trades = {t.structure_id: t for t in store.trades()}
     return booked
 
 
@@ -63,7 +63,7 @@ class CondorBooker:
         self.store = store
         self.broker = broker
 
-    def book_late_fill(self, row: Mapping[str, Any], order: BrokerOrder) -> str | None:
+    def book_late_fill(self, row: OrderRow, order: BrokerOrder) -> str | None:
         return apply_resolved(self.store, row, order)
 
     async def book_unbooked(self) -> list[tuple[str, str]]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 from stockbot.config import Settings
 from stockbot.consensus.schema import ParamBounds
 from stockbot.domain import AccountSnapshot, BrokerOrder, Quote
+from stockbot.store_rows import OrderRow
 from stockbot.strategies.condor.engine import CondorEngine, DecisionOutcome
 from stockbot.strategies.condor.manage import ManageOutcome
 from stockbot.strategies.condor.move_trigger import MoveTrigger
@@ -71,7 +72,7 @@ class CondorStrategy:
     def extra_jobs(self, timings: JobTimes) -> Sequence[ExtraJob]:
         return ()
 
-    def book_late_fill(self, row: Mapping[str, Any], order: BrokerOrder) -> str | None:
+    def book_late_fill(self, row: OrderRow, order: BrokerOrder) -> str | None:
         return self._booker.book_late_fill(row, order)
 
     async def book_unbooked(self) -> list[tuple[str, str]]:

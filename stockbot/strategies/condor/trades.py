@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from stockbot.domain import BrokerOrder, Leg, Side, utcnow
 from stockbot.options.condor import CENT, CONTRACT_MULTIPLIER, IronCondor, condor_from_symbols, with_fill
 from stockbot.store import Store
+from stockbot.store_rows import OrderRow, TradeLeg, TradeRow
 from stockbot.trading.trades import open_trade
 
 STRATEGY = "condor"
@@ -39,10 +40,9 @@ def net_price(order: BrokerOrder) -> Decimal | None:
     return order.filled_avg_price
 
 
-def signed_legs(legs: Sequence[Leg], qty: Decimal) -> list[dict[str, str]]:
-    """``[{symbol, qty}]`` with the signed position each leg opens (short < 0)."""
-    return [{"symbol": leg.symbol, "qty": str((-1 if leg.side is Side.SELL else 1) * leg.ratio_qty * Decimal(qty))}
-            for leg in legs]
+def signed_legs(legs: Sequence[Leg], qty: Decimal) -> list[TradeLeg]:
+    """The signed position each leg opens (short < 0)."""
+    return [TradeLeg(leg.symbol, (-1 if leg.side is Side.SELL else 1) * leg.ratio_qty * Decimal(qty)) for leg in legs]
 
 
 def condor_meta(condor: IronCondor) -> dict[str, Any]:
@@ -72,74 +72,70 @@ def pnl_of(credit: Decimal, debit: Decimal, qty: Decimal) -> Decimal:
     return ((credit - debit) * CONTRACT_MULTIPLIER * qty).quantize(CENT)
 
 
-def record_close(store: Store, trade: Mapping[str, Any], *, debit: Decimal | None, client_order_id: str | None,
+def record_close(store: Store, trade: TradeRow, *, debit: Decimal | None, client_order_id: str | None,
                  reason: str, method: str, closed: datetime | None = None) -> Decimal | None:
     """Mark ``trade`` closed with its exit debit and P&L (None when the debit is unknown)."""
-    credit = Decimal(str(trade["entry_price"])) if trade.get("entry_price") not in (None, "") else None
-    qty = Decimal(str(trade["qty"]))
-    pnl = pnl_of(credit, debit, qty) if credit is not None and debit is not None else None
-    meta = dict(trade.get("meta") or {})
+    credit = trade.entry_price
+    pnl = pnl_of(credit, debit, trade.qty) if credit is not None and debit is not None else None
+    meta = dict(trade.meta)
     partials = meta.get("partial_closes") or []
     if pnl is not None and partials:  # earlier partial closes count toward the trade's P&L
         parts = [p.get("pnl") for p in partials]
         pnl = None if None in parts else pnl + sum((Decimal(str(p)) for p in parts), Decimal(0))
     meta.update({"close_reason": reason, "close_method": method})
-    store.record_trade(structure_id=trade["structure_id"], status="closed", closed_ts=closed or utcnow(),
+    store.record_trade(structure_id=trade.structure_id, status="closed", closed_ts=closed or utcnow(),
                        exit_client_order_id=client_order_id, exit_price=debit, pnl=pnl, meta=meta)
-    store.append_event("trade_closed", {"structure_id": trade["structure_id"], "reason": reason, "method": method,
+    store.append_event("trade_closed", {"structure_id": trade.structure_id, "reason": reason, "method": method,
                                         "debit": debit, "pnl": pnl})
     return pnl
 
 
-def reduce_trade(store: Store, trade: Mapping[str, Any], *, closed_qty: Decimal, debit: Decimal | None,
+def reduce_trade(store: Store, trade: TradeRow, *, closed_qty: Decimal, debit: Decimal | None,
                  client_order_id: str) -> None:
     """A close that filled only ``closed_qty`` of the trade: the rest stays open (legs scaled)."""
-    qty = Decimal(str(trade["qty"]))
+    qty = trade.qty
     left = qty - closed_qty
-    legs = [{"symbol": leg["symbol"], "qty": str(Decimal(str(leg["qty"])) / qty * left)} for leg in trade["legs"]]
-    credit = Decimal(str(trade["entry_price"])) if trade.get("entry_price") not in (None, "") else None
+    legs = [TradeLeg(leg.symbol, leg.qty / qty * left) for leg in trade.legs]
+    credit = trade.entry_price
     part = pnl_of(credit, debit, closed_qty) if credit is not None and debit is not None else None
-    meta = dict(trade.get("meta") or {})
+    meta = dict(trade.meta)
     meta.setdefault("partial_closes", []).append({"qty": str(closed_qty), "debit": debit, "pnl": part,
                                                  "client_order_id": client_order_id})
-    store.record_trade(structure_id=trade["structure_id"], qty=left, legs=legs, meta=meta)
-    store.append_event("trade_reduced", {"structure_id": trade["structure_id"], "closed_qty": closed_qty,
+    store.record_trade(structure_id=trade.structure_id, qty=left, legs=legs, meta=meta)
+    store.append_event("trade_reduced", {"structure_id": trade.structure_id, "closed_qty": closed_qty,
                                          "left": left, "debit": debit, "pnl": part})
 
 
-def condor_of(trade: Mapping[str, Any]) -> IronCondor | None:
+def condor_of(trade: TradeRow) -> IronCondor | None:
     """Rebuild the IronCondor of a stored trade (None if its legs are not one condor)."""
-    credit = Decimal(str(trade.get("entry_price") or 0))
-    got = condor_from_symbols([leg["symbol"] for leg in trade.get("legs") or []], credit)
+    got = condor_from_symbols([leg.symbol for leg in trade.legs], trade.entry_price or Decimal(0))
     return got if isinstance(got, IronCondor) else None
 
 
-def apply_resolved(store: Store, row: Mapping[str, Any], order: BrokerOrder) -> str | None:
+def apply_resolved(store: Store, row: OrderRow, order: BrokerOrder) -> str | None:
     """Book the effect of an order whose fill was found late (reconciliation after a restart).
 
     An opening condor fill with no trade yet becomes the trade; a closing fill closes its trade.
     Returns what was done (``opened`` / ``closed`` / ``reduced``) or None.
     """
-    if order.filled_qty <= 0 or not row.get("decision_id"):
+    if order.filled_qty <= 0 or not row.decision_id:
         return None
-    intent = row.get("intent") or {}
-    structure_id = row["decision_id"]
+    structure_id = row.decision_id
     price = net_price(order)
-    if row.get("purpose") == "condor_open":
-        if any(t["structure_id"] == structure_id for t in store.trades()):
+    if row.purpose == "condor_open":
+        if any(t.structure_id == structure_id for t in store.trades()):
             return None
-        legs = intent.get("legs") or []
-        base = condor_from_symbols([leg["symbol"] for leg in legs], Decimal(0))
+        base = condor_from_symbols([leg["symbol"] for leg in row.intent_legs], Decimal(0))
         if not isinstance(base, IronCondor) or price is None:
             return None
         record_open(store, structure_id=structure_id, condor=base, qty=order.filled_qty, credit=-price,
                     client_order_id=order.client_order_id, opened=order.created_at, recovered=True)
         return "opened"
-    if row.get("purpose") == "condor_close":
+    if row.purpose == "condor_close":
         trade = open_trade(store, structure_id)
         if trade is None:
             return None
-        if order.filled_qty < Decimal(str(trade["qty"])):
+        if order.filled_qty < trade.qty:
             reduce_trade(store, trade, closed_qty=order.filled_qty, debit=price, client_order_id=order.client_order_id)
             return "reduced"
         record_close(store, trade, debit=price, client_order_id=order.client_order_id, reason="recovered_fill",

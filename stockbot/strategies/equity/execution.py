@@ -26,6 +26,7 @@ from stockbot.strategies.equity.strategy import CloseAction, OpenAction, Rebalan
 from stockbot.strategies.equity.universes import Universe
 from stockbot.lessons.failure import Failure
 from stockbot.risk.gate import Approved, Denied, RiskContext
+from stockbot.store_rows import TradeRow
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +94,7 @@ class PlanExecutor:
     def _trade_ctx(self, symbol: str) -> TradeContext:
         return TradeContext(self.deps.account, self.strategy, symbol, self.deps.now(), order_type="market")
 
-    async def _close(self, action: CloseAction, trade: Mapping[str, Any] | None, decision_id: str,
+    async def _close(self, action: CloseAction, trade: TradeRow | None, decision_id: str,
                      context_for: ContextFor, report: ExecutionReport) -> None:
         d = self.deps
         side = Side.SELL if self.held.get(action.symbol, Decimal(0)) > 0 else Side.BUY

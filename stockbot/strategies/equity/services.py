@@ -18,13 +18,14 @@ train      0 6 * * sat             weekly retrain on the week's completed sessio
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import structlog
 
 from stockbot.config import Settings
 from stockbot.consensus.schema import ParamBounds
 from stockbot.domain import AccountSnapshot, BrokerOrder, Quote
+from stockbot.store_rows import OrderRow
 from stockbot.strategies.equity.book import recover_fills
 from stockbot.strategies.equity.engine import EquityEngine, EquityOutcome
 from stockbot.strategies.equity.grading import GradeReport, Grader
@@ -100,7 +101,7 @@ class EquityStrategy:
                 # a fresh account needs a model before its first decision; minutes of work, so after READY
                 ExtraJob(train_if_needed, self._train_if_needed_job, once=True))
 
-    def book_late_fill(self, row: Mapping[str, Any], order: BrokerOrder) -> str | None:
+    def book_late_fill(self, row: OrderRow, order: BrokerOrder) -> str | None:
         return None  # the sweep below books every filled quantity the book has not seen
 
     async def book_unbooked(self) -> list[tuple[str, str]]:
