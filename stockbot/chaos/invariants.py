@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
 
+from stockbot.domain import OrderPurpose
 from stockbot.trading.deps import IN_FLIGHT
 from stockbot.options.occ import is_occ_symbol, parse_occ
 from stockbot.store import Store, StoreError
@@ -140,9 +141,9 @@ def check_broker(broker_orders: list[dict[str, Any]], positions: list[dict[str, 
         if row is None:
             out.orders_unknown_to_store.append(f"{cid} {o['status']}")
             continue
-        if Decimal(o.get("filled_qty") or 0) > 0 and row.purpose == "condor_open" and row.decision_id:
+        if Decimal(o.get("filled_qty") or 0) > 0 and row.purpose == OrderPurpose.CONDOR_OPEN and row.decision_id:
             entries[row.decision_id].append(cid)
-        if Decimal(o.get("filled_qty") or 0) > 0 and row.purpose == "condor_close" and row.decision_id:
+        if Decimal(o.get("filled_qty") or 0) > 0 and row.purpose == OrderPurpose.CONDOR_CLOSE and row.decision_id:
             closes.append((row.decision_id, cid))
         if row.status in FINAL and o["status"] in FINAL and row.status != o["status"]:
             out.status_mismatches.append(f"{cid}: store {row.status}, broker {o['status']}")

@@ -22,14 +22,14 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from stockbot.broker.errors import rejection_kind
-from stockbot.domain import utcnow
+from stockbot.domain import OrderPurpose, utcnow
 from stockbot.store import Store
 from stockbot.store_rows import OrderRow
 
 NY = ZoneInfo("America/New_York")
 SESSION_KINDS = frozenset({"pattern_day_trader"})
 CONFIG_KINDS = frozenset({"options_level", "unsupported_order"})
-OPENING = ("condor_open", "equity_open", "open")
+OPENING = (OrderPurpose.CONDOR_OPEN, OrderPurpose.EQUITY_OPEN, "open")  # "open": an older purpose
 
 
 def _opening(row: OrderRow) -> bool:

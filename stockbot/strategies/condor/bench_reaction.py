@@ -69,7 +69,8 @@ async def plant_condor_near_spot(sim_url: str, key: str, secret: str, account: s
 
     async with httpx.AsyncClient(base_url=sim_url) as client:
         for symbol, qty in zip(legs, (1, -1, -1, 1)):
-            (await client.post("/_sim/positions", json={"key_id": key, "symbol": symbol, "qty": qty})).raise_for_status()
+            planted = await client.post("/_sim/positions", json={"key_id": key, "symbol": symbol, "qty": qty})
+            planted.raise_for_status()
     return {"legs": legs, "spot": spot, "short_put": short_put}
 
 
@@ -115,8 +116,8 @@ async def _one_run(seed: int) -> dict[str, float]:
             if daemon.store is not None and daemon.store.events(kind="manage_cycle"):
                 break
             await asyncio.sleep(0.05)
-        return {"quote_to_trigger_ms": (trigger_ts - quote_ts) * 1000, "trigger_to_order_ms": (post_ts - trigger_ts) * 1000,
-                "quote_to_order_ms": (post_ts - quote_ts) * 1000}
+        return {"quote_to_trigger_ms": (trigger_ts - quote_ts) * 1000,
+                "trigger_to_order_ms": (post_ts - trigger_ts) * 1000, "quote_to_order_ms": (post_ts - quote_ts) * 1000}
     finally:
         if daemon is not None:
             await daemon.stop()

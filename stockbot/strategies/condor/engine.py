@@ -28,7 +28,7 @@ from stockbot.broker.errors import (BrokerError, OptionsNotPermittedError, Patte
 from stockbot.trading.executor import OrderExecutor
 from stockbot.config import Settings
 from stockbot.consensus.runner import ConsensusResult, new_decision_id
-from stockbot.domain import AccountSnapshot, Action, TradeContext, utcnow
+from stockbot.domain import AccountSnapshot, Action, OrderPurpose, TradeContext, utcnow
 from stockbot.trading.cycle import blocked_before_deciding, retrieve_lessons
 from stockbot.trading.deps import EngineDeps, Notifier
 from stockbot.strategies.condor.entry import CondorEntry, order_risk
@@ -187,8 +187,8 @@ class CondorEngine:
             last = lad.attempts[-1]
             await d.notifier.failure(Failure(kind, "engine.entry", f"condor entry {lad.status}: {lad.reason}",
                                              {"error": str(lad.error), "code": getattr(lad.error, "code", None),
-                                              "order_class": "mleg", "leg_count": 4, "purpose": "condor_open",
-                                              "client_order_id": last.client_order_id},
+                                              "order_class": "mleg", "leg_count": 4,
+                                              "purpose": OrderPurpose.CONDOR_OPEN, "client_order_id": last.client_order_id},
                                              strategy="condor", symbol=c.underlying, order_type="mleg limit"))
         elif lad.status == "exhausted":
             d.store.append_event("condor_not_filled", {"decision_id": did, "rungs": len(lad.attempts)})

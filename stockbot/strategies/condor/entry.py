@@ -20,7 +20,7 @@ from typing import Mapping
 from stockbot.broker.errors import BrokerError
 from stockbot.trading.executor import make_client_order_id
 from stockbot.config import CondorSettings
-from stockbot.domain import OptionQuote, OrderIntent, TradeContext
+from stockbot.domain import OptionQuote, OrderIntent, OrderPurpose, TradeContext
 from stockbot.trading.deps import EngineDeps
 from stockbot.trading.ladder import LADDER_END, LadderEnd, LadderResult, OrderLadder
 from stockbot.strategies.condor.snapshot import CondorSnapshot
@@ -30,7 +30,7 @@ from stockbot.options.condor_manage import price_ladder
 from stockbot.options.ivrank import IVRank
 from stockbot.risk.gate import Approved, Denied
 
-PURPOSE = "condor_open"
+PURPOSE = OrderPurpose.CONDOR_OPEN
 
 
 @dataclass(frozen=True, slots=True)

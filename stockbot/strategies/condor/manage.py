@@ -21,8 +21,8 @@ import structlog
 
 from stockbot.broker.errors import BrokerError
 from stockbot.trading.executor import make_client_order_id
-from stockbot.domain import (AccountSnapshot, AssetClass, Clock, OptionQuote, OrderIntent, PositionIntent, Side,
-                             TradeContext)
+from stockbot.domain import (AccountSnapshot, AssetClass, Clock, OptionQuote, OrderIntent, OrderPurpose,
+                             PositionIntent, Side, TradeContext)
 from stockbot.store_rows import TradeRow
 from stockbot.trading.deps import EngineDeps
 from stockbot.trading.ladder import Attempt, Check, LadderResult, OrderLadder
@@ -34,7 +34,7 @@ from stockbot.options.condor_manage import Close, CloseReason, Hold, closing_pri
 from stockbot.risk.gate import Approved, Denied, RiskContext
 
 log = structlog.get_logger(__name__)
-PURPOSE = "condor_close"
+PURPOSE = OrderPurpose.CONDOR_CLOSE
 
 
 @dataclass(frozen=True, slots=True)

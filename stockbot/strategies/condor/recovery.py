@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from stockbot.domain import BrokerOrder
+from stockbot.domain import BrokerOrder, OrderPurpose
 from stockbot.store import Store
 from stockbot.store_rows import OrderRow, TradeRow
 from stockbot.strategies.condor.trades import apply_resolved
@@ -21,9 +21,9 @@ def _filled_some(row: OrderRow) -> bool:
 def _unbooked(row: OrderRow, trades: Mapping[str, TradeRow]) -> bool:
     """Is this filled condor order's effect missing from ``trades`` (structure id -> trade)?"""
     trade = trades.get(row.decision_id or "")
-    if row.purpose == "condor_open":
+    if row.purpose == OrderPurpose.CONDOR_OPEN:
         return trade is None
-    if row.purpose == "condor_close":
+    if row.purpose == OrderPurpose.CONDOR_CLOSE:
         if trade is None or trade.status != "open":
             return False
         partials = trade.meta.get("partial_closes") or []

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Sequence
 
-from stockbot.domain import BrokerOrder, Leg, Side, utcnow
+from stockbot.domain import BrokerOrder, Leg, OrderPurpose, Side, utcnow
 from stockbot.options.condor import CENT, CONTRACT_MULTIPLIER, IronCondor, condor_from_symbols, with_fill
 from stockbot.store import Store
 from stockbot.store_rows import OrderRow, TradeLeg, TradeRow
@@ -122,7 +122,7 @@ def apply_resolved(store: Store, row: OrderRow, order: BrokerOrder) -> str | Non
         return None
     structure_id = row.decision_id
     price = net_price(order)
-    if row.purpose == "condor_open":
+    if row.purpose == OrderPurpose.CONDOR_OPEN:
         if any(t.structure_id == structure_id for t in store.trades()):
             return None
         base = condor_from_symbols([leg["symbol"] for leg in row.intent_legs], Decimal(0))
@@ -131,7 +131,7 @@ def apply_resolved(store: Store, row: OrderRow, order: BrokerOrder) -> str | Non
         record_open(store, structure_id=structure_id, condor=base, qty=order.filled_qty, credit=-price,
                     client_order_id=order.client_order_id, opened=order.created_at, recovered=True)
         return "opened"
-    if row.purpose == "condor_close":
+    if row.purpose == OrderPurpose.CONDOR_CLOSE:
         trade = open_trade(store, structure_id)
         if trade is None:
             return None

@@ -16,11 +16,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
+from stockbot.domain import OrderPurpose
 from stockbot.lessons.guards import CLOSE_POSITION_PURPOSE
 from stockbot.store import Store
 from stockbot.store_rows import TradeLeg, TradeRow
 
-OPEN_PURPOSE = "equity_open"
+OPEN_PURPOSE = OrderPurpose.EQUITY_OPEN
 # Closes are close_position() calls: the purpose lesson LL-282's guard recognises as such.
 CLOSE_PURPOSE = CLOSE_POSITION_PURPOSE
 
