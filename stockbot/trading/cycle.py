@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from stockbot.consensus.context import LessonRef
-from stockbot.domain import TradeContext
+from stockbot.domain import CycleStatus, TradeContext
 from stockbot.flags import read_stop
 from stockbot.trading.deps import EngineDeps
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def blocked_before_deciding(deps: EngineDeps) -> tuple[str, str] | None:
+def blocked_before_deciding(deps: EngineDeps) -> tuple[CycleStatus, str] | None:
     """``(status, reason)`` when this cycle must end before the market is read, else None.
 
     An order whose outcome is unknown blocks everything (the reconciler resolves it first); a STOP
@@ -32,13 +32,13 @@ def blocked_before_deciding(deps: EngineDeps) -> tuple[str, str] | None:
     in_flight = deps.orders_in_flight()
     if in_flight:
         ids = ", ".join(o.client_order_id for o in in_flight[:3])
-        return "blocked", f"{len(in_flight)} order(s) not final ({ids}): reconcile first"
+        return CycleStatus.BLOCKED, f"{len(in_flight)} order(s) not final ({ids}): reconcile first"
     stop = read_stop(deps.account)
     if stop is not None:
-        return "halted", f"STOP flag present: {stop.get('why', '?')}"
+        return CycleStatus.HALTED, f"STOP flag present: {stop.get('why', '?')}"
     blocked = deps.entries_blocked()
     if blocked is not None:
-        return "blocked", blocked
+        return CycleStatus.BLOCKED, blocked
     return None
 
 

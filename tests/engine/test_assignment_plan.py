@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from rowkit import trade_row
+
 from stockbot.broker.activities import OptionActivity
 from stockbot.domain import AssetClass, BrokerOrder, Position
 from stockbot.trading.assignment import Booking, plan, stock_owed, without_handled
@@ -82,11 +84,11 @@ def test_expiry_reason_precedence_and_liquidation():
 def test_without_handled_keeps_the_orphan_plan_off_our_business():
     p = plan([pos("SPY", -150), pos(LC, 1), pos(SP, -1), pos(LP, 1), pos("QQQ261218C00500000", -1)], [], [CONDOR],
              ASSIGNED, [], {})
-    trades = [{"structure_id": "c1", "legs": []}, {"structure_id": "c2", "legs": []}]
+    trades = [trade_row(structure_id="c1"), trade_row(structure_id="c2")]
     left, open_trades = without_handled(
         [pos("SPY", -150), pos(LC, 1), pos(SP, -1), pos(LP, 1), pos("QQQ261218C00500000", -1)], trades, p)
     assert [(x.symbol, x.qty) for x in left] == [("SPY", D(-50)), ("QQQ261218C00500000", D(-1))]
-    assert [t["structure_id"] for t in open_trades] == ["c2"]
+    assert [t.structure_id for t in open_trades] == ["c2"]
 
 
 def test_a_stock_trade_arriving_a_run_after_its_assignment_is_owed_once():

@@ -38,7 +38,7 @@ async def test_an_entry_refusal_that_would_repeat_blocks_entries_after_one_post(
     assert len(rig.order_posts()) == 1  # the ladder stopped at the refusal: no next rung
     assert lesson in kinds(rig)
     [row] = rig.store.orders(status="rejected")
-    assert row["raw"]["code"] == (40310100 if reason == "pattern_day_trader" else
+    assert row.raw["code"] == (40310100 if reason == "pattern_day_trader" else
                                   42210000 if reason == "options_tif" else 40310000)
     second = await rig.engine.decide()  # the next decision does not send the same refused order
     assert second.status == "blocked" and ("pattern day" in second.reason or "operator" in second.reason)

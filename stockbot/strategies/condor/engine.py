@@ -28,7 +28,7 @@ from stockbot.broker.errors import (BrokerError, OptionsNotPermittedError, Patte
 from stockbot.trading.executor import OrderExecutor
 from stockbot.config import Settings
 from stockbot.consensus.runner import ConsensusResult, new_decision_id
-from stockbot.domain import AccountSnapshot, Action, OrderPurpose, TradeContext, utcnow
+from stockbot.domain import AccountSnapshot, Action, CycleStatus, OrderPurpose, TradeContext, utcnow
 from stockbot.trading.cycle import blocked_before_deciding, retrieve_lessons
 from stockbot.trading.deps import EngineDeps, Notifier
 from stockbot.strategies.condor.entry import CondorEntry, order_risk
@@ -61,13 +61,21 @@ class DecisionOutcome:
     size_zero | no_price | not_filled | denied | rejected | unresolved | error.
     """
 
-    status: str
+    status: CycleStatus | str  # a ladder's own end (e.g. insufficient_funds) passes through as text
     reason: str
     decision_id: str | None = None
     consensus: ConsensusResult | None = None
     condor: IronCondor | None = None
     qty: int = 0
     attempts: tuple[Attempt, ...] = ()
+
+
+def _cycle_status(text: str) -> CycleStatus | str:
+    """A ladder's end as a cycle status when it is one (rejected, unresolved, denied...)."""
+    try:
+        return CycleStatus(text)
+    except ValueError:
+        return text
 
 
 def buying_power(account: AccountSnapshot) -> Decimal:
@@ -101,7 +109,7 @@ class CondorEngine:
             except BrokerError as exc:
                 await self.deps.notifier.failure(Failure.from_exception("engine.decide", exc, job="decide",
                                                                         kind="broker_error"))
-                return DecisionOutcome("error", f"{type(exc).__name__}: {exc}")
+                return DecisionOutcome(CycleStatus.ERROR, f"{type(exc).__name__}: {exc}")
 
     async def manage(self) -> list[ManageOutcome]:
         """Hold or close every open condor (take profit, stop loss, time exit, expiration)."""
@@ -129,7 +137,8 @@ class CondorEngine:
         snap = await take_snapshot(d.broker, d.settings, d.now(), streamed=d.streamed_quote)
         await d.observe(snap.account)
         if d.settings.risk.trading_hours_only and not snap.clock.is_open:
-            return DecisionOutcome("market_closed", f"market closed (next open {snap.clock.next_open.isoformat()})")
+            return DecisionOutcome(CycleStatus.MARKET_CLOSED,
+                                   f"market closed (next open {snap.clock.next_open.isoformat()})")
         rank, iv = update_iv_rank(d.store, snap, target_dte=(c.dte_min + c.dte_max) // 2)
         now = d.now()
         ctx = TradeContext(d.account, "condor", c.underlying, snap.market_now(now), order_type="mleg limit",
@@ -137,14 +146,15 @@ class CondorEngine:
                            market_condition=_condition(snap, rank))
         got = await retrieve_lessons(d, ctx)
         if got.guards_error is not None:  # nothing could stop a known mistake: fail closed
-            return DecisionOutcome("blocked", f"lessons unavailable and guards unreadable ({got.guards_error}): HOLD")
+            return DecisionOutcome(CycleStatus.BLOCKED,
+                                   f"lessons unavailable and guards unreadable ({got.guards_error}): HOLD")
         decision_id = new_decision_id("condor")
         result = await self.consensus.decide(market_context(snap, d.settings, rank, iv, got.refs),
                                              decision_id=decision_id)
         self._record_decision(result, list(got.found), rank, iv, lessons_error=got.error,
                               quote_source=snap.quote_source)
         if result.action is not Action.ENTER:
-            return DecisionOutcome("hold", result.reason, decision_id, result)
+            return DecisionOutcome(CycleStatus.HOLD, result.reason, decision_id, result)
         return await self._enter(result, snap, rank)
 
     async def _enter(self, result: ConsensusResult, snap: CondorSnapshot, rank: IVRank) -> DecisionOutcome:
@@ -155,7 +165,7 @@ class CondorEngine:
         condor = build_condor(snap.chain, snap.spot, snap.clock.ts, params, c)
         if isinstance(condor, CondorRefusal):
             d.store.append_event("condor_refused", {"decision_id": did, "code": condor.code, "reason": condor.reason})
-            return DecisionOutcome("no_condor", f"{condor.code}: {condor.reason}", did, result)
+            return DecisionOutcome(CycleStatus.NO_CONDOR, f"{condor.code}: {condor.reason}", did, result)
         validation = validation_state(d.settings, d.store, snap.market_date)
         qty = contracts_for(condor.max_loss, snap.account.equity, d.settings.risk.max_risk_per_trade,
                             validation.still_validating)
@@ -163,7 +173,7 @@ class CondorEngine:
             why = (f"max loss ${condor.max_loss}/contract exceeds {d.settings.risk.max_risk_per_trade:.1%} of "
                    f"equity ${snap.account.equity}")
             d.store.append_event("condor_size_zero", {"decision_id": did, "reason": why})
-            return DecisionOutcome("size_zero", why, did, result, condor)
+            return DecisionOutcome(CycleStatus.SIZE_ZERO, why, did, result, condor)
         # The worst case the ladder may fill at: the natural credit, whose max loss is the largest.
         need, bp = order_risk(condor, -condor.credit_natural, qty), buying_power(snap.account)
         if bp < need:  # the broker would refuse it: do not send an order that cannot fill
@@ -172,7 +182,8 @@ class CondorEngine:
         entry = await self.entry.enter(condor, qty, did, snap, rank)
         lad = entry.ladder
         if entry.condor is not None:  # filled: the condor carries the fill credit
-            return DecisionOutcome("entered", f"filled {entry.qty} at credit {entry.condor.credit}", did, result,
+            return DecisionOutcome(CycleStatus.ENTERED,
+                                   f"filled {entry.qty} at credit {entry.condor.credit}", did, result,
                                    entry.condor, entry.qty, lad.attempts)
         if lad.status == "insufficient_funds":
             out = await self._out_of_capital(snap.account, need, f"broker refused the entry: {lad.error}", did,
@@ -188,11 +199,12 @@ class CondorEngine:
             await d.notifier.failure(Failure(kind, "engine.entry", f"condor entry {lad.status}: {lad.reason}",
                                              {"error": str(lad.error), "code": getattr(lad.error, "code", None),
                                               "order_class": "mleg", "leg_count": 4,
-                                              "purpose": OrderPurpose.CONDOR_OPEN, "client_order_id": last.client_order_id},
+                                              "purpose": OrderPurpose.CONDOR_OPEN,
+                                              "client_order_id": last.client_order_id},
                                              strategy="condor", symbol=c.underlying, order_type="mleg limit"))
         elif lad.status == "exhausted":
             d.store.append_event("condor_not_filled", {"decision_id": did, "rungs": len(lad.attempts)})
-        status = {"exhausted": "not_filled"}.get(lad.status, lad.status)
+        status = CycleStatus.NOT_FILLED if lad.status == "exhausted" else _cycle_status(lad.status)
         return DecisionOutcome(status, lad.reason, did, result, condor, qty, lad.attempts)
 
     # ------------------------------------------------------------------ helpers
@@ -224,7 +236,7 @@ class CondorEngine:
                                                             "equity": account.equity})
             log.info("engine.capital_restored", buying_power=str(bp), needed=str(need))
             return None
-        return DecisionOutcome("out_of_capital", f"out of capital: buying power ${bp} < ${need} needed; "
+        return DecisionOutcome(CycleStatus.OUT_OF_CAPITAL, f"out of capital: buying power ${bp} < ${need} needed; "
                                                  "no entries until the account is re-funded")
 
     async def _out_of_capital(self, account: AccountSnapshot, need: Decimal, why: str, decision_id: str, *,
@@ -240,7 +252,7 @@ class CondorEngine:
                                          {"reason": "insufficient buying power for a new condor"},
                                          strategy="condor", symbol=d.settings.condor.underlying,
                                          order_type="mleg limit", impact="no new entries until re-funded"))
-        return DecisionOutcome("out_of_capital", message, decision_id)
+        return DecisionOutcome(CycleStatus.OUT_OF_CAPITAL, message, decision_id)
 
 
 def _condition(snap: CondorSnapshot, rank: IVRank) -> str:

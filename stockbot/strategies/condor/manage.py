@@ -21,7 +21,7 @@ import structlog
 
 from stockbot.broker.errors import BrokerError
 from stockbot.trading.executor import make_client_order_id
-from stockbot.domain import (AccountSnapshot, AssetClass, Clock, OptionQuote, OrderIntent, OrderPurpose,
+from stockbot.domain import (AccountSnapshot, AssetClass, Clock, ManageStatus, OptionQuote, OrderIntent, OrderPurpose,
                              PositionIntent, Side, TradeContext)
 from stockbot.store_rows import TradeRow
 from stockbot.trading.deps import EngineDeps
@@ -46,7 +46,7 @@ class ManageOutcome:
     """
 
     structure_id: str
-    action: str
+    action: ManageStatus
     reason: str
     debit: Decimal | None = None
     pnl: Decimal | None = None
@@ -91,7 +91,7 @@ class CondorManager:
             held = {p.symbol: p.qty for p in await d.broker.positions()}
         except BrokerError as exc:
             await d.notifier.failure(Failure.from_exception("engine.manage", exc, job="manage", kind="broker_error"))
-            return [ManageOutcome(t.structure_id, "error", f"broker unavailable: {exc}") for t in trades]
+            return [ManageOutcome(t.structure_id, ManageStatus.ERROR, f"broker unavailable: {exc}") for t in trades]
         taken_at = d.now()
         await d.observe(account)
         expected: dict[str, Decimal] = defaultdict(Decimal)  # two condors may share a contract
@@ -106,7 +106,7 @@ class CondorManager:
             except BrokerError as exc:
                 await d.notifier.failure(Failure.from_exception("engine.manage", exc, job="manage", kind="broker_error",
                                                                 structure_id=trade.structure_id))
-                out.append(ManageOutcome(trade.structure_id, "error", f"{type(exc).__name__}: {exc}"))
+                out.append(ManageOutcome(trade.structure_id, ManageStatus.ERROR, f"{type(exc).__name__}: {exc}"))
         return out
 
     async def _one(self, trade: TradeRow, account: AccountSnapshot, clock: Clock, intact: bool,
@@ -114,13 +114,16 @@ class CondorManager:
         d, sid = self.deps, trade.structure_id
         condor = condor_of(trade)
         if condor is None or trade.entry_price is None:
-            return ManageOutcome(sid, "error", "stored trade is not one priced iron condor; reconciliation decides")
+            return ManageOutcome(sid, ManageStatus.ERROR,
+                                 "stored trade is not one priced iron condor; reconciliation decides")
         if d.orders_in_flight(sid):
-            return ManageOutcome(sid, "skipped", "an order of this condor is in flight; reconciliation resolves it")
+            return ManageOutcome(sid, ManageStatus.SKIPPED,
+                                 "an order of this condor is in flight; reconciliation resolves it")
         if not intact:
             # Expired, assigned, closed by hand or half closed: a closing mleg for legs that are not
             # there would be refused or open new ones. Reconciliation owns this case.
-            return ManageOutcome(sid, "skipped", "legs at the broker differ from the trade; reconciliation decides")
+            return ManageOutcome(sid, ManageStatus.SKIPPED,
+                                 "legs at the broker differ from the trade; reconciliation decides")
         quotes = await d.broker.option_quotes(list(condor.symbols))
         priced = closing_debits(condor, quotes)
         market_now = clock.ts + (d.now() - taken_at)
@@ -128,7 +131,7 @@ class CondorManager:
         verdict = manage_decision(condor, priced[0] if priced else None, market_now, d.settings.condor,
                                   entry_credit=credit)
         if isinstance(verdict, Hold):
-            return ManageOutcome(sid, "hold", verdict.detail, debit=priced[0] if priced else None)
+            return ManageOutcome(sid, ManageStatus.HOLD, verdict.detail, debit=priced[0] if priced else None)
         d.store.append_event("condor_close_decided", {"structure_id": sid, "reason": verdict.reason.value,
                                                       "detail": verdict.detail,
                                                       "debit_mid": priced[0] if priced else None})
@@ -147,7 +150,8 @@ class CondorManager:
             await d.notifier.failure(Failure("stale_quotes", "engine.manage", f"no usable quotes to close {sid}",
                                              {"reason": "no two-sided quotes for every leg"}, strategy=STRATEGY,
                                              symbol=condor.underlying))
-            return ManageOutcome(sid, "unpriced", f"{verdict.reason.value}: no usable quotes; retried next cycle")
+            return ManageOutcome(sid, ManageStatus.UNPRICED,
+                                 f"{verdict.reason.value}: no usable quotes; retried next cycle")
         oldest = priced[2] if priced else None
 
         def ctx_for(intent: OrderIntent) -> RiskContext:
@@ -174,13 +178,13 @@ class CondorManager:
         if result.status in ("rejected", "insufficient_funds"):
             return await self._leg_by_leg(trade, condor, verdict, result, check)
         if result.status == "denied":
-            return ManageOutcome(sid, "denied", result.reason, attempts=result.attempts)
+            return ManageOutcome(sid, ManageStatus.DENIED, result.reason, attempts=result.attempts)
         if result.status == "unresolved":
             await d.notifier.failure(Failure("broker_error", "engine.manage", f"closing order of {sid} unresolved",
                                              {"error": result.reason, "purpose": PURPOSE}, strategy=STRATEGY))
-            return ManageOutcome(sid, "error", result.reason, attempts=result.attempts)
+            return ManageOutcome(sid, ManageStatus.ERROR, result.reason, attempts=result.attempts)
         d.store.append_event("condor_close_not_filled", {"structure_id": sid, "rungs": len(result.attempts)})
-        return ManageOutcome(sid, "not_filled", result.reason, attempts=result.attempts)
+        return ManageOutcome(sid, ManageStatus.NOT_FILLED, result.reason, attempts=result.attempts)
 
     def _book_fill(self, trade: TradeRow, result: LadderResult, verdict: Close) -> ManageOutcome:
         order = result.order
@@ -192,11 +196,13 @@ class CondorManager:
         if order.filled_qty < qty:
             reduce_trade(self.deps.store, trade, closed_qty=order.filled_qty, debit=debit,
                          client_order_id=order.client_order_id)
-            return ManageOutcome(sid, "partially_closed", f"closed {order.filled_qty} of {qty}; the rest next cycle",
+            return ManageOutcome(sid, ManageStatus.PARTIALLY_CLOSED,
+                                 f"closed {order.filled_qty} of {qty}; the rest next cycle",
                                  debit=debit, attempts=result.attempts)
         pnl = record_close(self.deps.store, trade, debit=debit, client_order_id=order.client_order_id,
                            reason=verdict.reason.value, method="mleg", closed=self.deps.now())
-        return ManageOutcome(sid, "closed", f"{verdict.reason.value}: {verdict.detail}", debit=debit, pnl=pnl,
+        return ManageOutcome(sid, ManageStatus.CLOSED,
+                             f"{verdict.reason.value}: {verdict.detail}", debit=debit, pnl=pnl,
                              attempts=result.attempts)
 
     async def _leg_by_leg(self, trade: TradeRow, condor: IronCondor, verdict: Close, result: LadderResult,
@@ -246,7 +252,7 @@ class CondorManager:
                 net += (1 if side is Side.BUY else -1) * final.filled_avg_price * (abs(pos.qty) / qty)
         pnl = record_close(d.store, trade, debit=net, client_order_id=None, reason=verdict.reason.value,
                            method="leg_by_leg", closed=d.now())
-        return ManageOutcome(sid, "closed_leg_by_leg",
+        return ManageOutcome(sid, ManageStatus.CLOSED_LEG_BY_LEG,
                              f"{verdict.reason.value}: mleg rejected ({err}); closed leg by leg",
                              debit=net, pnl=pnl, attempts=result.attempts)
 
@@ -254,4 +260,4 @@ class CondorManager:
         self.deps.store.append_event("condor_close_incomplete", {"structure_id": sid, "reason": why})
         await self.deps.notifier.alert("orphan", f"condor {sid} only partly closed leg by leg: {why}; "
                                                  "reconciliation will close what is left (shorts first)")
-        return ManageOutcome(sid, "error", why)
+        return ManageOutcome(sid, ManageStatus.ERROR, why)

@@ -24,7 +24,7 @@ from stockbot.broker.errors import BrokerError
 from stockbot.trading.executor import OrderExecutor
 from stockbot.config import Settings, account_paths
 from stockbot.consensus.runner import ConsensusResult, new_decision_id
-from stockbot.domain import Action, TradeContext, utcnow
+from stockbot.domain import Action, CycleStatus, TradeContext, utcnow
 from stockbot.trading.cycle import blocked_before_deciding, retrieve_lessons
 from stockbot.trading.deps import EngineDeps, Notifier
 from stockbot.trading.port import AlertSender, Broker, Capture, Consensus, Lessons
@@ -51,7 +51,7 @@ class EquityOutcome:
     """The end of one cycle. ``status``: rebalanced | hold | halted | blocked | market_closed |
     no_model | no_candidates | error."""
 
-    status: str
+    status: CycleStatus
     reason: str
     decision_id: str | None = None
     strategy_version: str | None = None
@@ -99,7 +99,7 @@ class EquityEngine:
             except BrokerError as exc:
                 await self.deps.notifier.failure(Failure.from_exception("equities.decide", exc, job="decide",
                                                                         kind="broker_error"))
-                return EquityOutcome("error", f"{type(exc).__name__}: {exc}")
+                return EquityOutcome(CycleStatus.ERROR, f"{type(exc).__name__}: {exc}")
 
     async def train(self, progress: Progress | None = None) -> TrainedScreener:
         """Retrain on every completed session up to yesterday and save the model (weekly job)."""
@@ -144,25 +144,27 @@ class EquityEngine:
         await d.observe(account)
         clock, taken_at = await d.broker.clock(), d.now()
         if d.settings.risk.trading_hours_only and not clock.is_open:
-            return EquityOutcome("market_closed", f"market closed (next open {clock.next_open.isoformat()})")
+            return EquityOutcome(CycleStatus.MARKET_CLOSED, f"market closed (next open {clock.next_open.isoformat()})")
         market_date = clock.ts.astimezone(NY).date()
         try:
             screen = await self.screen(market_date)
         except ScreenerError as exc:
             d.store.append_event("screener_unavailable", {"reason": str(exc)})
             await d.notifier.alert("job_crash", f"equity decision skipped: {exc}")
-            return EquityOutcome("no_model", str(exc))
+            return EquityOutcome(CycleStatus.NO_MODEL, str(exc))
         version = strategy_version(d.account, self.params.profile, market_date)
         proposed = propose_slate(screen.ranked, self.params, account.shorting_enabled)
         if not proposed:
-            return EquityOutcome("no_candidates", "the screener ranked no eligible symbol", strategy_version=version)
+            return EquityOutcome(CycleStatus.NO_CANDIDATES,
+                                 "the screener ranked no eligible symbol", strategy_version=version)
         positions = await d.broker.positions()
         decision_id = new_decision_id(self.strategy)
         trade = TradeContext(d.account, self.strategy, self.universe.etf, clock.ts, order_type="market",
                              market_condition=screen.condition(self.universe.etf))
         got = await retrieve_lessons(d, trade)
         if got.guards_error is not None:  # nothing could stop a known mistake: fail closed
-            return EquityOutcome("blocked", f"lessons unavailable and guards unreadable ({got.guards_error}): HOLD",
+            return EquityOutcome(CycleStatus.BLOCKED,
+                                 f"lessons unavailable and guards unreadable ({got.guards_error}): HOLD",
                                  strategy_version=version)
         context = equity_context(self.strategy, self.universe, screen, proposed, account, positions, self.params,
                                  list(got.refs), clock.ts)
@@ -172,11 +174,12 @@ class EquityEngine:
             kwargs["context"] = {**(kwargs.get("context") or {}), "lessons_error": got.error}
         d.store.record_decision(**kwargs)
         if result.action is not Action.ENTER:
-            return EquityOutcome("hold", result.reason, decision_id, version, result, tuple(proposed))
+            return EquityOutcome(CycleStatus.HOLD, result.reason, decision_id, version, result, tuple(proposed))
         picks = agreed_picks(result.params.get("slate") or [], proposed)
         agreed = tuple(f"{c.side} {c.symbol}" for c, _ in picks)
         if not picks:
-            return EquityOutcome("hold", "no proposed pick reached the supermajority", decision_id, version, result,
+            return EquityOutcome(CycleStatus.HOLD,
+                                 "no proposed pick reached the supermajority", decision_id, version, result,
                                  tuple(proposed))
         ours = set(open_trades(d.store, self.strategy))
         wanted = sorted({c.symbol for c, _ in picks} | {p.symbol for p in positions if p.symbol in ours})
@@ -212,7 +215,8 @@ class EquityEngine:
             await self._out_of_capital(report.out_of_capital, decision_id)
         summary = (f"{len(report.closed)} closed, {len(report.opened)} opened, {len(plan.keeps)} kept, "
                    f"{len(report.denied)} denied, {len(report.errors)} errors")
-        return EquityOutcome("rebalanced", summary, decision_id, version, result, tuple(proposed), agreed, plan,
+        return EquityOutcome(CycleStatus.REBALANCED,
+                             summary, decision_id, version, result, tuple(proposed), agreed, plan,
                              report)
 
     # ------------------------------------------------------------------ helpers
