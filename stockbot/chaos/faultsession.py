@@ -5,7 +5,11 @@ trades against ``stockbot sim`` while an injector arms one-shot fault rules so t
 ``rate`` of the requests it serves (Trading API, market data, the agents' endpoint) go wrong:
 5xx on reads (single ones, which retries must absorb, and bursts of four, which exhaust them),
 429s, latency of up to 2.5 s, 500 or 504-after-acceptance on the order POST (the ambiguous
-cases), order rejections, agent errors, and abrupt or clean drops of the quote stream.
+cases), order rejections, Alpaca's own refusals with their codes (403/40310000 insufficient qty,
+qty held for orders, uncovered option legs: the sim's ``reject_as``), agent errors, and abrupt or
+clean drops of the quote stream. (The refusals that pause entries by design — pattern day
+trader, options level, time in force — have their own scenario tests; here they would end the
+session's order flow, so they are left out.)
 
 Afterwards the faults are cleared, the daemon gets time to reconcile what is still open, and is
 stopped with SIGTERM. Pass criteria: it never died, it kept its systemd watchdog fed (the
@@ -33,8 +37,10 @@ READ_PATHS = ("/v2/account", "/v2/clock", "/v2/positions", "/v2/orders", "/v2/or
               "/v2/orders:by_client_order_id", "/v2/stocks/.*", "/v1beta1/options/.*", "/v2/options/contracts")
 MENU: tuple[tuple[str, int], ...] = (  # fault kind, weight
     ("read_5xx", 24), ("read_burst", 8), ("rate_limit", 12), ("latency", 12), ("order_504_after", 10),
-    ("order_500", 8), ("order_reject", 6), ("agent_500", 10), ("stream_drop", 6),
+    ("order_500", 8), ("order_reject", 6), ("order_refused", 6), ("agent_500", 10), ("stream_drop", 6),
 )
+# Alpaca's refusals (code 40310000) that do not pause entries: the next decision may trade again.
+REFUSALS = ("insufficient_qty", "held_for_orders", "uncovered")
 CORRUPT_LESSON = "LL-950.md"
 
 
@@ -59,6 +65,8 @@ def fault_rule(kind: str, rng: random.Random) -> dict[str, Any] | None:
                 "times": 1}
     if kind == "order_reject":
         return {"kind": "reject_orders", "key_id": KEY, "times": 1}
+    if kind == "order_refused":  # Alpaca's own code and message for the reason
+        return {"kind": "reject_as", "reason": rng.choice(REFUSALS), "key_id": KEY, "times": 1}
     if kind == "agent_500":
         return {"kind": "http_error", "status": 500, "method": "POST", "path": "/v1/chat/completions", "times": 1}
     return None
