@@ -146,7 +146,9 @@ async def plant(sim, symbol: str, qty: int) -> None:
 
 async def test_close_position_uses_delete_positions(sim):
     b = broker_for(sim)
-    contracts = await b.option_contracts("SPY")
+    today = (await b.clock()).ts.date()  # with dates: undated, Alpaca lists this week's only (none on a Friday evening)
+    contracts = await b.option_contracts("SPY", expiration_gte=today + timedelta(days=7),
+                                         expiration_lte=today + timedelta(days=45))
     put = next(c for c in contracts if c.right.value == "put")
     await plant(sim, put.symbol, -1)
     held = await b.position(put.symbol)

@@ -9,7 +9,7 @@ reaches the exchange.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from pydantic import SecretStr
@@ -66,7 +66,9 @@ async def test_orphan_put_is_closed_learned_and_not_repeated(embedder):
         capture = LessonCapture(ACCOUNT, store=store, index=index, settings=settings)
         try:
             assert service.startup().lessons == 0  # nothing learned yet, no seeds
-            short_put, long_put = _put_spread(await broker.option_contracts("SPY"))
+            today = (await broker.clock()).ts.date()  # dated: undated lists only this week's expirations
+            short_put, long_put = _put_spread(await broker.option_contracts(
+                "SPY", expiration_gte=today + timedelta(days=7), expiration_lte=today + timedelta(days=45)))
             sim.state.faults.add({"kind": "reject_single_leg_options", "symbols": [long_put], "sides": ["buy"]})
 
             # 1. the failure: legs one at a time; the short fills, the long is rejected
