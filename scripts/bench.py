@@ -299,7 +299,7 @@ def bench_requests(runs: int) -> dict[str, Any]:
 
 def bench_reaction(runs: int) -> dict[str, Any]:
     """Stream-triggered management: quote near a short strike -> the closing mleg order (ms)."""
-    out = subprocess.run([sys.executable, "-m", "stockbot.strategies.condor.bench_reaction", str(max(runs, 3))],
+    out = subprocess.run([sys.executable, "-m", "stockbot.chaos.reactionbench", str(max(runs, 3))],
                          capture_output=True, text=True, cwd=ROOT, timeout=900, check=True)
     return json.loads(out.stdout[out.stdout.index("{"):])
 

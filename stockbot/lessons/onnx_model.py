@@ -33,14 +33,19 @@ from typing import Sequence
 
 import numpy as np
 
+from stockbot.errors import StockbotError
+
 MAX_SEQ_LENGTH = 256  # sentence_bert_config.json of all-MiniLM-L6-v2
 EXPORT_FORMAT = 1  # bump when the exported graph changes: a new cache directory is made
 CACHE_ENV = "STOCKBOT_EMBED_CACHE"
 TOKEN_BUDGET = 4 * MAX_SEQ_LENGTH * MAX_SEQ_LENGTH  # batch x tokens^2 of one forward pass
 
 
-class EmbedCacheError(RuntimeError):
-    """The ONNX model cannot be found or exported."""
+class EmbedCacheError(StockbotError, RuntimeError):
+    """The ONNX model cannot be found or exported.
+
+    Caller: operator fix (run ``stockbot lessons export-embedder`` on the host; the start is refused until then).
+    """
 
 
 def source_dir() -> Path:

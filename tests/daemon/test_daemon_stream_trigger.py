@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from daemonkit import ACCOUNT, KEY, SECRET, daemon_settings
 
-from stockbot.strategies.condor.bench_reaction import plant_condor_near_spot
+from stockbot.chaos.reactionbench import plant_condor_near_spot
 
 SPY = "SPY"
 
