@@ -155,7 +155,7 @@ class Jobs:
             self.rt.store.append_event("manage_cycle", {"outcomes": [
                 {"structure_id": o.structure_id, "action": o.action, "reason": o.reason[:300],
                  "debit": o.debit, "pnl": o.pnl} for o in outcomes]})
-            log.info("manage.done", actions=[o.action for o in outcomes])
+            log.info("manage.done", actions=[str(o.action) for o in outcomes])
 
     async def reconcile(self) -> None:
         """Store vs broker, in market hours (orphans closed, fills booked, externals adopted)."""
